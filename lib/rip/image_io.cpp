@@ -1,0 +1,136 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+#include "rip/image_io.h"
+
+#include <cmath>
+#include <filesystem>
+
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include "rip/error.h"
+
+namespace rip {
+
+const char*
+fit_mode_name(FitMode mode)
+{
+  switch (mode) {
+    case FitMode::Pad: return "pad";
+    case FitMode::Crop: return "crop";
+    case FitMode::Stretch: return "stretch";
+    case FitMode::None: return "none";
+  }
+  return "?";
+}
+
+FitMode
+parse_fit_mode(const std::string& name)
+{
+  for (FitMode m : {FitMode::Pad, FitMode::Crop, FitMode::Stretch,
+           FitMode::None})
+    if (name == fit_mode_name(m))
+      return m;
+  throw Error("unknown fit mode '" + name + "': use pad, crop, stretch or "
+      "none");
+}
+
+cv::Mat
+load_rgb_image(const std::string& path)
+{
+  if (path.empty())
+    throw Error("no image file given: set location to an image file "
+        "(PNG, JPEG, WebP...)");
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec))
+    throw Error("image file '" + path + "' does not exist");
+  if (std::filesystem::is_directory(path, ec))
+    throw Error("'" + path + "' is a folder, not an image file");
+  // IMREAD_COLOR drops alpha and expands grey, so every seed is 3-channel.
+  cv::Mat bgr = cv::imread(path, cv::IMREAD_COLOR);
+  if (bgr.empty())
+    throw Error("image file '" + path + "' could not be decoded: it is "
+        "corrupt, truncated or not an image (PNG, JPEG, WebP, TIFF and BMP "
+        "are supported)");
+  if (bgr.depth() != CV_8U)
+    bgr.convertTo(bgr, CV_8U);
+  cv::Mat rgb;
+  cv::cvtColor(bgr, rgb, cv::COLOR_BGR2RGB);
+  return rgb;
+}
+
+cv::Mat
+fit_image(const cv::Mat& rgb, int width, int height, FitMode mode)
+{
+  const int w0 = rgb.cols, h0 = rgb.rows;
+  if (width < 0 || height < 0)
+    throw Error("width and height must not be negative");
+  if (mode == FitMode::None) {
+    if ((width && width != w0) || (height && height != h0))
+      throw Error("the image is " + std::to_string(w0) + "x" +
+          std::to_string(h0) + " but " + std::to_string(width) + "x" +
+          std::to_string(height) + " was asked with fit=none: use fit=pad, "
+          "crop or stretch, or set width and height to 0");
+    return rgb.clone();
+  }
+  if (width == 0 && height == 0)
+    return rgb.clone();
+  if ((width == 0 || height == 0) && mode != FitMode::Stretch)
+    throw Error("fit=" + std::string(fit_mode_name(mode)) +
+        " needs both width and height (or neither)");
+  const int w = width ? width : w0, h = height ? height : h0;
+  if (w == w0 && h == h0)
+    return rgb.clone();
+
+  // INTER_AREA when shrinking avoids aliasing (paintings are usually large);
+  // bicubic when enlarging.
+  auto resize = [](const cv::Mat& in, int rw, int rh) {
+    cv::Mat out;
+    int interp = (rw < in.cols || rh < in.rows) ? cv::INTER_AREA
+                                                : cv::INTER_CUBIC;
+    cv::resize(in, out, cv::Size(rw, rh), 0, 0, interp);
+    return out;
+  };
+  if (mode == FitMode::Stretch)
+    return resize(rgb, w, h);
+
+  const double sx = double(w) / w0, sy = double(h) / h0;
+  const double scale = mode == FitMode::Pad ? std::min(sx, sy)
+                                            : std::max(sx, sy);
+  int rw = std::max(1, int(std::lround(w0 * scale)));
+  int rh = std::max(1, int(std::lround(h0 * scale)));
+  if (mode == FitMode::Pad) {
+    rw = std::min(rw, w);
+    rh = std::min(rh, h);
+  } else {
+    rw = std::max(rw, w);
+    rh = std::max(rh, h);
+  }
+  cv::Mat scaled = resize(rgb, rw, rh);
+  if (mode == FitMode::Pad) {
+    cv::Mat out = cv::Mat::zeros(h, w, rgb.type());
+    scaled.copyTo(out(cv::Rect((w - rw) / 2, (h - rh) / 2, rw, rh)));
+    return out;
+  }
+  return scaled(cv::Rect((rw - w) / 2, (rh - h) / 2, w, h)).clone();
+}
+
+void
+save_rgb_image(const std::string& path, const cv::Mat& rgb)
+{
+  cv::Mat bgr;
+  if (rgb.channels() == 3)
+    cv::cvtColor(rgb, bgr, cv::COLOR_RGB2BGR);
+  else
+    bgr = rgb;
+  bool ok = false;
+  try {
+    ok = cv::imwrite(path, bgr);
+  } catch (const cv::Exception& e) {
+    throw Error("could not write image '" + path + "': " + e.what());
+  }
+  if (!ok)
+    throw Error("could not write image '" + path + "': check the folder "
+        "exists and the extension is an image format (.png, .jpg)");
+}
+
+}  // namespace rip
