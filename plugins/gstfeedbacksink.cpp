@@ -239,6 +239,10 @@ gst_feedback_sink_query (GstPad * pad, GstObject * parent, GstQuery * query)
         for (guint i = 0; i < gst_caps_get_size (caps); i++)
           gst_structure_remove_field (gst_caps_get_structure (caps, i),
               "framerate");
+        // Preferred first, but anything after it: a loop that cannot give
+        // the seed's size back then gets our clear CAPS-event error instead
+        // of a bare "not-negotiated".
+        caps = gst_caps_merge (caps, gst_pad_get_pad_template_caps (pad));
       } else {
         caps = gst_pad_get_pad_template_caps (pad);
       }
