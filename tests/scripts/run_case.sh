@@ -1,0 +1,83 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# Script-level tests: the ready pipelines, the Python example and the tools,
+# run as a user runs them, in a temporary folder. One case per call:
+#   run_case.sh CASE
+set -euo pipefail
+root="${RIP_SOURCE_ROOT:?}"
+image=/usr/share/doc/opencv-doc/examples/data/starry_night.jpg
+if [[ ! -f "$image" ]]; then
+  echo "SKIP: $image missing (install opencv-doc)"
+  exit 77
+fi
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+cd "$work"
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+count_mp4_frames() {
+  gst-launch-1.0 filesrc location="$1" ! qtdemux ! fakesink silent=false -v 2>&1 \
+    | grep -c "last-message = chain" || true
+}
+
+case "$1" in
+  record-mp4)
+    "$root/pipelines/record-mp4.sh" "$image" run.mp4 6 >/dev/null
+    n=$(count_mp4_frames run.mp4)
+    [[ "$n" == 7 ]] || fail "run.mp4 has $n frames, expected seed + 6 = 7"
+    [[ $(wc -l < run.csv) == 8 ]] || fail "run.csv has $(wc -l < run.csv) lines"
+    ;;
+  record-png)
+    "$root/pipelines/record-png.sh" "$image" frames 5 64 >/dev/null
+    n=$(ls frames/iter_*.png | wc -l)
+    [[ "$n" == 6 ]] || fail "$n PNG frames, expected 6"
+    head -1 frames/metrics.csv | grep -qx \
+      "iteration,inpainted_fraction,mask_x,mask_y,mask_width,mask_height,ssim,ms-ssim,psnr" \
+      || fail "bad CSV header"
+    ;;
+  contact-sheet)
+    "$root/pipelines/contact-sheet.sh" "$image" sheet 8 128 4 >/dev/null
+    [[ -s sheet/contact-sheet.png ]] || fail "no contact sheet"
+    ;;
+  python-example)
+    out=$(/usr/bin/python3 "$root/pipelines/python_loop.py" "$image" 5)
+    echo "$out"
+    grep -q "6 frames measured (seed + 5 iterations)" <<<"$out" || fail "wrong count"
+    [[ $(grep -c "^iteration" <<<"$out") == 6 ]] || fail "not one line per frame"
+    ;;
+  rip-run)
+    /usr/bin/python3 "$root/tools/rip-run" --image "$image" --out out \
+      --iterations 6 --size 64 --frames
+    for f in recursion.mp4 metrics.csv drift.png drift.svg run.json \
+             frames/iter_00006.png; do
+      [[ -s "out/$f" ]] || fail "rip-run did not write $f"
+    done
+    [[ $(count_mp4_frames out/recursion.mp4) == 7 ]] || fail "MP4 frame count"
+    [[ $(wc -l < out/metrics.csv) == 8 ]] || fail "CSV rows"
+    ;;
+  rip-run-errors)
+    if out=$(/usr/bin/python3 "$root/tools/rip-run" --image nope.png 2>&1); then
+      fail "missing image accepted"
+    fi
+    grep -q "'nope.png' does not exist" <<<"$out" || fail "unclear: $out"
+    if out=$(/usr/bin/python3 "$root/tools/rip-run" --image "$image" --out o \
+        --iterations 2 --method bogus --no-plot 2>&1); then
+      fail "bogus method accepted"
+    fi
+    grep -q "unknown inpainting method 'bogus'" <<<"$out" || fail "unclear: $out"
+    printf 'a,b\n1,2\n' > bad.csv
+    if out=$(/usr/bin/python3 "$root/tools/rip-plot" bad.csv 2>&1); then
+      fail "rip-plot accepted a non-lpipsmeter CSV"
+    fi
+    grep -q "not an lpipsmeter CSV" <<<"$out" || fail "unclear: $out"
+    ;;
+  doc-pipelines)
+    /usr/bin/python3 "$root/tests/scripts/run_doc_pipelines.py" "$root"
+    ;;
+  *)
+    fail "unknown case $1"
+    ;;
+esac
+echo "PASS: $1"

@@ -1,0 +1,50 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# Installs what gst-rip needs from Debian 12's packages (only what is
+# missing) and builds it into build/. Used by demo.sh and test.sh; safe to
+# run again.
+#
+#   tools/setup-debian.sh          runtime + build dependencies
+#   tools/setup-debian.sh --tests  also what the tests need
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(
+  meson ninja-build pkg-config g++
+  libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
+  gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
+  gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly
+  libopencv-dev libopencv-contrib-dev opencv-doc
+  # libtorch uses whatever libblas.so.3 is installed; the reference BLAS is
+  # ~40x slower than OpenBLAS for the models' matrix products.
+  libopenblas0-pthread
+  python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0
+  python3-matplotlib python3-numpy
+)
+if [[ "${1:-}" == "--tests" ]]; then
+  packages+=(libgtest-dev)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  [[ "$p" == \#* ]] && continue
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then
+    missing+=("$p")
+  fi
+done
+if (( ${#missing[@]} )); then
+  echo "gst-rip: installing ${missing[*]}"
+  sudo=""
+  if [[ $(id -u) -ne 0 ]]; then
+    command -v sudo >/dev/null || { echo "gst-rip: need root (or sudo) to install: ${missing[*]}" >&2; exit 1; }
+    sudo="sudo"
+  fi
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [[ ! -f build/build.ninja ]]; then
+  meson setup build >/dev/null
+fi
+meson compile -C build >/dev/null || meson compile -C build
