@@ -64,7 +64,7 @@ cv_inpaint_masked(cv::Mat& image, const cv::Mat& mask,
       case CvInpaintMethod::ShiftMap: {
         // xphoto's mask has the opposite sense: non-zero = known pixel.
         cv::Mat known;
-        cv::bitwise_not(mask, known);
+        cv::compare(mask, 0, known, cv::CMP_EQ);
         int algo = method == CvInpaintMethod::FsrFast
             ? cv::xphoto::INPAINT_FSR_FAST
             : method == CvInpaintMethod::FsrBest
