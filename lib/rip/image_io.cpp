@@ -51,8 +51,6 @@ load_rgb_image(const std::string& path)
     throw Error("image file '" + path + "' could not be decoded: it is "
         "corrupt, truncated or not an image (PNG, JPEG, WebP, TIFF and BMP "
         "are supported)");
-  if (bgr.depth() != CV_8U)
-    bgr.convertTo(bgr, CV_8U);
   cv::Mat rgb;
   cv::cvtColor(bgr, rgb, cv::COLOR_BGR2RGB);
   return rgb;

@@ -44,11 +44,11 @@ cv_inpaint_masked(cv::Mat& image, const cv::Mat& mask,
   if (mask.type() != CV_8UC1 || mask.size() != image.size())
     throw Error("the mask must be a single-channel 8-bit image of the "
         "frame's size");
-  if (cv::countNonZero(mask) == 0)
-    return;
   if (method == CvInpaintMethod::ShiftMap && image.channels() != 3)
     throw Error("method shiftmap needs a 3-channel image; use telea, ns or "
         "fsr-* for grey frames");
+  if (cv::countNonZero(mask) == 0)
+    return;
 
   cv::Mat result;
   try {
