@@ -159,6 +159,9 @@ TEST_P(CvInpaint, IrregularMask)
 TEST_P(CvInpaint, EmptyMaskLeavesImageUntouched)
 {
   for (int type : {CV_8UC3, CV_8UC1}) {
+    // shiftmap refuses grey images whatever the mask (GreyWorksExceptShiftmap).
+    if (type == CV_8UC1 && GetParam() == rip::CvInpaintMethod::ShiftMap)
+      continue;
     cv::Mat image = riptest::textured_image(kSmall, kSmall, type, 4);
     cv::Mat out = image.clone();
     rip::cv_inpaint_masked(out, cv::Mat::zeros(kSmall, kSmall, CV_8UC1),
