@@ -76,6 +76,9 @@ case "$1" in
   doc-pipelines)
     /usr/bin/python3 "$root/tests/scripts/run_doc_pipelines.py" "$root"
     ;;
+  doc-properties)
+    /usr/bin/python3 "$root/tests/scripts/check_doc_properties.py" "$root"
+    ;;
   *)
     fail "unknown case $1"
     ;;

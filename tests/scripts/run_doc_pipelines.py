@@ -36,7 +36,7 @@ def main(root):
             name = os.path.relpath(path, root)
             elements = set(re.findall(r"(?:^|!)\s*([a-z0-9]+)(?=\s|$)", cmd))
             missing = [e for e in elements if subprocess.run(
-                ["gst-inspect-1.0", "--exists", e]).returncode != 0]
+                ["gst-inspect-1.0", e], capture_output=True).returncode != 0]
             if missing:
                 print(f"SKIP {name}: needs {', '.join(missing)}: {cmd[:80]}")
                 skipped += 1
