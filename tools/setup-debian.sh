@@ -16,6 +16,8 @@ packages=(
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly
   libopencv-dev libopencv-contrib-dev opencv-doc
+  # Stable Diffusion and LPIPS in C++ (CPU build of libtorch 1.13).
+  libtorch-dev nlohmann-json3-dev
   # libtorch uses whatever libblas.so.3 is installed; the reference BLAS is
   # ~40x slower than OpenBLAS for the models' matrix products.
   libopenblas0-pthread

@@ -73,6 +73,17 @@ case "$1" in
     fi
     grep -q "not an lpipsmeter CSV" <<<"$out" || fail "unclear: $out"
     ;;
+  install)
+    # meson install puts the plugin where GStreamer looks (its pluginsdir).
+    DESTDIR="$work/root" meson install -C "${RIP_BUILD_ROOT:?}" --no-rebuild >/dev/null
+    dir="$work/root$(pkg-config --variable=pluginsdir gstreamer-1.0)"
+    [[ -f "$dir/libgstrip.so" ]] || fail "libgstrip.so not installed into $dir"
+    for e in feedbacksrc feedbacksink masksampler cvinpaint lpipsmeter; do
+      GST_PLUGIN_PATH_1_0="$dir" GST_REGISTRY_1_0="$work/reg.bin" \
+        gst-inspect-1.0 "$e" >/dev/null || fail "installed plugin lacks $e"
+    done
+    [[ -x "$work/root/usr/local/bin/rip-run" ]] || fail "rip-run not installed"
+    ;;
   doc-pipelines)
     /usr/bin/python3 "$root/tests/scripts/run_doc_pipelines.py" "$root"
     ;;
