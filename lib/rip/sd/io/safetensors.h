@@ -33,7 +33,12 @@ struct TensorInfo {
 
 class File {
  public:
-  // Memory-maps path read-only and validates the header. Throws rip::Error.
+  // Memory-maps path and validates the header. Throws rip::Error. The file
+  // is opened read-only and mapped private (copy-on-write): a tensor viewing
+  // the mapping that someone modifies in place changes this process's copy,
+  // never the file, and does not fault. When mmap fails (some network or
+  // FUSE file systems) the file is read into memory instead. (As with any
+  // mmap, a file cut short by another process while mapped faults on access.)
   static std::shared_ptr<const File> open(const std::string& path);
   // Validates an in-memory image of a file (tests, fuzzing). name is used in
   // error messages.
@@ -44,6 +49,7 @@ class File {
   File& operator=(const File&) = delete;
 
   const std::string& path() const { return path_; }
+  uint64_t size() const { return size_; }  // bytes in the file
   const std::vector<TensorInfo>& tensors() const { return tensors_; }  // by name
   const TensorInfo* find(const std::string& name) const;  // nullptr if absent
   // Start of the tensor's bytes (valid while the File lives).
@@ -63,14 +69,21 @@ class File {
 };
 
 // Writes a safetensors file (used by tests and tools to make fixtures and
-// dumps). Entries are written in the given order with 8-byte header padding.
+// dumps). Entries are written in the given order, their data back to back in
+// that order, and the header is padded with spaces to a multiple of 8 bytes as
+// the reference writer does (so data offsets of 8-byte aligned tensors stay
+// aligned). Throws rip::Error for a duplicate or reserved name, a byte count
+// that does not match dtype and shape, or a file that cannot be written.
 struct TensorData {
   std::string name;
-  DType dtype;
+  DType dtype = DType::F32;
   std::vector<int64_t> shape;
   std::vector<uint8_t> bytes;  // little-endian, row-major
 };
 void write_file(const std::string& path, const std::vector<TensorData>& tensors,
+    const std::map<std::string, std::string>& metadata = {});
+// The bytes write_file writes (tests, fuzzing seeds).
+std::vector<uint8_t> serialize(const std::vector<TensorData>& tensors,
     const std::map<std::string, std::string>& metadata = {});
 
 }  // namespace rip::st

@@ -18,22 +18,35 @@
 
 namespace rip::sd {
 
-// Which file of a component to read, as diffusers' `variant` does:
-// "<base>.safetensors" or "<base>.<variant>.safetensors"
-// (base: diffusion_pytorch_model for unet/vae, model for text_encoder).
-// Sharded files ("<base>-00001-of-00002.safetensors" with an index .json) are
-// joined. variant "" prefers the plain file and falls back to fp16 when it is
-// the only one present.
+// Which file(s) of a component to read, as diffusers' `variant` does
+// (base: diffusion_pytorch_model for unet/vae, model for text_encoder):
+//  * a variant's files are, in diffusers' order of preference, the shard
+//    index "<base>.safetensors.index.<v>.json" (or the legacy
+//    "<base>.safetensors.<v>.index.json"), whose weight_map names the shards,
+//    then the single file "<base>.<v>.safetensors"; the plain files ("" variant)
+//    are "<base>.safetensors.index.json", then "<base>.safetensors".
+//  * variant "v": v's files; when the folder has none, the plain files (what
+//    DiffusionPipeline.from_pretrained(variant=v) does for a component
+//    without that variant).
+//  * variant "": the plain files; when there are none, the fp16 files (a
+//    convenience: diffusers would refuse; the weights are the same).
+// Returns the shard paths in file-name order (one path for a single file).
+// Throws rip::Error naming the folder and the names looked for, and saying
+// what is there instead: PyTorch .bin files (not supported: download the
+// .safetensors files), another variant's files, a shard the index lists but
+// that is missing.
 std::vector<std::filesystem::path> find_weight_files(
     const std::filesystem::path& component_dir, const std::string& base,
     const std::string& variant);
 
 class Weights {
  public:
-  // Opens the component's weight files. Throws rip::Error naming the folder
-  // and the files looked for.
+  // Opens the component's weight files (find_weight_files). For a sharded
+  // checkpoint every tensor the index lists must be in the shard it names.
+  // Throws rip::Error naming the folder and the files looked for.
   static Weights open(const std::filesystem::path& component_dir,
       const std::string& base, const std::string& variant = "");
+  // Joins the given files; a tensor name in two of them is an error.
   static Weights from_files(const std::vector<std::filesystem::path>& files);
 
   bool has(const std::string& name) const;
@@ -41,11 +54,28 @@ class Weights {
   // rip::Error naming the file and the tensor when it is missing or its
   // shape differs from expected_shape (an empty expected_shape skips that
   // check). Marks the name as used.
+  // Floating-point tensors convert to any floating dtype, integer ones (an
+  // I64 position_ids buffer) to any dtype; floating to integer is refused.
+  // The view keeps its file mapped for as long as it lives (the Weights may
+  // go away first). It is a CPU tensor; the caller moves it to its device.
   at::Tensor get(const std::string& name, at::ScalarType dtype,
       at::IntArrayRef expected_shape = {}) const;
-  // Tensors nobody asked for (after loading a model: a mismatched file).
+  // get() for a tensor stored with another shape of the same element count,
+  // returned reshaped to `shape` (e.g. a [C, C, 1, 1] conv-shaped attention
+  // projection of an old VAE read as the [C, C] linear weight). The element
+  // count must match; rip::Error names file, tensor and both shapes if not.
+  at::Tensor get_reshaped(const std::string& name, at::ScalarType dtype,
+      at::IntArrayRef shape) const;
+  // The stored shape (following aliases); rip::Error when missing.
+  std::vector<int64_t> shape(const std::string& name) const;
+  // Every tensor name in the files, sorted.
+  std::vector<std::string> names() const;
+  // Tensors nobody asked for (after loading a model: a mismatched file),
+  // sorted. Copies of a Weights share this bookkeeping.
   std::vector<std::string> unused() const;
-  // Renames legacy keys on the fly: get(to) reads `from` when `to` is absent.
+  // Renames legacy keys on the fly: get(to), has(to) and shape(to) read
+  // `from` when `to` is absent (several aliases of one name are tried in the
+  // order added); reading it marks `from` as used.
   void add_alias(const std::string& to, const std::string& from);
   std::string describe() const;  // the files, for messages
 
