@@ -62,6 +62,10 @@ for fam in sd2 sd15; do
   M="$D/tiny-$fam"
   say "$fam: tokenizer + text encoder"
   q "$PY" "$D/make_tokenizer_goldens.py" "$M" "$G/tokenizer_$fam.json"
+  if [[ $fam == sd2 ]]; then  # tokenizer folders shaped otherwise, built from tiny-sd2's files
+    q "$PY" "$D/make_tokenizer_variant_goldens.py" "$M" "$G/tokenizer_variants.json"
+  fi
+  q "$PY" "$D/make_text_extra_goldens.py" "$M" "$G/text_extra_$fam.safetensors"
   q "$R" dump-text "$M" "$G/text_${fam}_empty.safetensors" --prompt ""
   q "$R" dump-text "$M" "$G/text_${fam}_starry.safetensors" --prompt "a painting of a starry night"
 
