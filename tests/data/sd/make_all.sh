@@ -81,6 +81,7 @@ done
 say "schedulers"
 "$PY" "$D/make_scheduler_goldens.py" "$D/tiny-sd2" "$G" "$G/hub_like_sd2_inpainting_scheduler_config.json" \
   > "$G/sched_summary.json"
+q "$PY" "$D/make_scheduler_goldens.py" --extra "$D/tiny-sd2" "$G" "$G/hub_like_sd2_inpainting_scheduler_config.json"
 
 # end to end: ref inpaint (PNG + .tensors.safetensors + full module --dump)
 COMMON=(--steps 10 --guidance 7.5 --seed 42)
