@@ -16,12 +16,13 @@ from gi.repository import Gst  # noqa: E402
 def main(root):
     Gst.init(None)
     doc = open(os.path.join(root, "docs", "elements.md")).read()
-    plugin = Gst.Registry.get().find_plugin("rip")
-    if plugin is None:
+    if Gst.Registry.get().find_plugin("rip") is None:
         print("FAIL: plugin rip not found")
         return 1
     problems = []
-    features = Gst.Registry.get().get_feature_list_by_plugin("rip")
+    # ripsd (sdinpaint) exists where gst-rip was built with libtorch.
+    features = [f for plugin in ("rip", "ripsd")
+                for f in Gst.Registry.get().get_feature_list_by_plugin(plugin)]
     names = sorted(f.get_name() for f in features
                    if isinstance(f, Gst.ElementFactory))
     for name in names:

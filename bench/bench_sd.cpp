@@ -1,0 +1,95 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+//
+// Speed and peak memory of the Stable Diffusion port, one measurement per
+// process (so the peak memory is that measurement's):
+//
+//   build/bench/bench-sd MODEL unet1|unet2|inpaint-empty|inpaint-prompt [STEPS] [SIZE]
+//
+// unet1 / unet2: one UNet call at SIZE (batch 1 = our step with the empty
+// prompt, batch 2 = a classifier-free-guidance step); inpaint-*: a whole
+// inpaint with STEPS steps. Prints one JSON line like
+// bench/bench_sd_diffusers.py does; bench/run-sd-bench.sh runs both and
+// prints the ratios.
+#include <malloc.h>
+#include <sys/resource.h>
+
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Parallel.h>
+#include <c10/core/InferenceMode.h>
+
+#include <chrono>
+#include <cstdio>
+#include <string>
+
+#include "rip/sd/models/unet.h"
+#include "rip/sd/pipeline/inpaint_pipeline.h"
+
+static double
+peak_rss_mib()
+{
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return ru.ru_maxrss / 1024.0;
+}
+
+int
+main(int argc, char** argv)
+{
+  if (argc < 3) {
+    std::fprintf(stderr, "usage: bench-sd MODEL unet1|unet2|inpaint-empty|"
+        "inpaint-prompt [STEPS] [SIZE]\n");
+    return 2;
+  }
+  const std::string model = argv[1], what = argv[2];
+  const int steps = argc > 3 ? std::stoi(argv[3]) : 50;
+  const int size = argc > 4 ? std::stoi(argv[4]) : 512;
+  double seconds = 0;
+  try {
+    if (what == "unet1" || what == "unet2") {
+      c10::InferenceMode guard;
+      auto unet = rip::sd::UNet2DConditionModel::load(
+          std::filesystem::path(model) / "unet", "", at::kFloat,
+          at::Device(at::kCPU));
+      const int64_t b = what == "unet1" ? 1 : 2;
+      auto gen = at::make_generator<at::CPUGeneratorImpl>(0);
+      const auto f32 = at::TensorOptions().dtype(at::kFloat);
+      auto x = at::randn({b, 9, size / 8, size / 8}, gen, f32);
+      auto ctx = at::randn(
+          {b, 77, int64_t(unet.config().cross_attention_dim.at(0))}, gen, f32);
+      auto t = at::scalar_tensor(501, at::kLong);
+      unet.forward(x, t, ctx);  // warm-up
+      auto t0 = std::chrono::steady_clock::now();
+      unet.forward(x, t, ctx);
+      seconds = std::chrono::duration<double>(
+          std::chrono::steady_clock::now() - t0).count();
+    } else if (what == "inpaint-empty" || what == "inpaint-prompt") {
+      rip::sd::PipelineOptions options;
+      options.model_dir = model;
+      auto pipeline = rip::sd::InpaintPipeline::load(options);
+      cv::Mat image(size, size, CV_8UC3, cv::Scalar(120, 90, 60));
+      cv::Mat mask = cv::Mat::zeros(size, size, CV_8UC1);
+      mask(cv::Rect(size / 4, size / 4, size / 4, size / 4)).setTo(255);
+      rip::sd::InpaintSettings s;
+      s.steps = steps;
+      if (what == "inpaint-prompt")
+        s.prompt = "a painting of a starry night";
+      auto t0 = std::chrono::steady_clock::now();
+      pipeline->inpaint(image, mask, s);
+      seconds = std::chrono::duration<double>(
+          std::chrono::steady_clock::now() - t0).count();
+    } else {
+      std::fprintf(stderr, "bench-sd: unknown measurement '%s'\n",
+          what.c_str());
+      return 2;
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench-sd: %s\n", e.what());
+    return 1;
+  }
+  std::printf("{\"what\": \"%s\", \"steps\": %d, \"size\": %d, "
+      "\"threads\": %d, \"seconds\": %.3f, \"peak_rss_mib\": %.0f}\n",
+      what.c_str(), steps, size, at::get_num_threads(), seconds,
+      peak_rss_mib());
+  return 0;
+}

@@ -1,0 +1,55 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""Times diffusers on a model folder, the reference side of bench/bench-sd.
+
+  tests/data/sd/harness_python.sh bench/bench_sd_diffusers.py MODEL WHAT [STEPS] [SIZE]
+
+WHAT: unet1 (one UNet call, batch 1), unet2 (batch 2: one CFG step),
+inpaint-empty (whole inpaint, empty prompt), inpaint-prompt (with a prompt).
+Prints one JSON line: seconds, peak RSS (MiB), threads.
+"""
+import json
+import resource
+import sys
+import time
+
+import ref as H
+
+H.patch_addedtoken_fallback()
+torch = H.setup_torch()
+
+from diffusers import StableDiffusionInpaintPipeline  # noqa: E402
+from PIL import Image  # noqa: E402
+
+model, what = sys.argv[1], sys.argv[2]
+steps = int(sys.argv[3]) if len(sys.argv) > 3 else 50
+size = int(sys.argv[4]) if len(sys.argv) > 4 else 512
+
+pipe = StableDiffusionInpaintPipeline.from_pretrained(model)
+pipe.set_progress_bar_config(disable=True)
+result = {"what": what, "steps": steps, "size": size,
+          "threads": torch.get_num_threads()}
+with torch.no_grad():
+    if what in ("unet1", "unet2"):
+        b = 1 if what == "unet1" else 2
+        g = torch.Generator().manual_seed(0)
+        x = torch.randn(b, 9, size // 8, size // 8, generator=g)
+        ctx = torch.randn(b, 77, pipe.text_encoder.config.hidden_size,
+                          generator=g)
+        t = torch.tensor(501)
+        pipe.unet(x, t, encoder_hidden_states=ctx)  # warm-up
+        t0 = time.perf_counter()
+        pipe.unet(x, t, encoder_hidden_states=ctx)
+        result["seconds"] = time.perf_counter() - t0
+    else:
+        image = Image.new("RGB", (size, size), (120, 90, 60))
+        mask = Image.new("L", (size, size), 0)
+        mask.paste(255, (size // 4, size // 4, size // 2, size // 2))
+        prompt = "" if what == "inpaint-empty" else "a painting of a starry night"
+        t0 = time.perf_counter()
+        pipe(prompt=prompt, image=image, mask_image=mask, height=size,
+             width=size, num_inference_steps=steps,
+             generator=torch.Generator().manual_seed(0))
+        result["seconds"] = time.perf_counter() - t0
+result["peak_rss_mib"] = resource.getrusage(
+    resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps(result))

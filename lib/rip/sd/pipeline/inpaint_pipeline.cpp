@@ -1,0 +1,408 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+//
+// The data flow follows diffusers v0.31.0
+// src/diffusers/pipelines/stable_diffusion/pipeline_stable_diffusion_inpaint.py
+// step by step (see /work/shared/reference/sd2-inpaint-spec.md §2.2 for the
+// commented walk-through). Comments "diffusers:" quote what each line mirrors.
+#include "rip/sd/pipeline/inpaint_pipeline.h"
+
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Context.h>
+#include <c10/core/InferenceMode.h>
+
+#include <map>
+#include <mutex>
+
+#include "rip/error.h"
+#include "rip/sd/io/json_file.h"
+#include "rip/sd/io/weights.h"
+#include "rip/sd/models/unet.h"
+#include "rip/sd/models/vae.h"
+#include "rip/sd/sched/scheduler.h"
+#include "rip/sd/text/clip_text.h"
+#include "rip/sd/text/tokenizer.h"
+
+namespace fs = std::filesystem;
+
+namespace rip::sd {
+
+namespace {
+
+at::ScalarType
+parse_dtype(const std::string& dtype)
+{
+  if (dtype == "fp32" || dtype == "float32")
+    return at::kFloat;
+  if (dtype == "fp16" || dtype == "float16")
+    return at::kHalf;
+  if (dtype == "bf16" || dtype == "bfloat16")
+    return at::kBFloat16;
+  throw Error("unknown dtype '" + dtype + "': use fp32, fp16 or bf16");
+}
+
+at::Device
+parse_device(const std::string& device)
+{
+  if (device == "cpu")
+    return at::Device(at::kCPU);
+  if (device == "cuda" || device.rfind("cuda:", 0) == 0) {
+    int index = 0;
+    if (device.size() > 5) {
+      try {
+        size_t used = 0;
+        index = std::stoi(device.substr(5), &used);
+        if (used != device.size() - 5 || index < 0)
+          throw std::invalid_argument("index");
+      } catch (const std::exception&) {
+        throw Error("bad device '" + device + "': use cpu, cuda or cuda:N");
+      }
+    }
+    return at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(index));
+  }
+  throw Error("unknown device '" + device + "': use cpu, cuda or cuda:N");
+}
+
+// The model folder's components, shared by every pipeline that names the
+// same folder, device, dtype and variant.
+struct Models {
+  fs::path dir;
+  at::Device device = at::Device(at::kCPU);
+  at::ScalarType dtype = at::kFloat;
+  std::unique_ptr<ClipTokenizer> tokenizer;
+  std::unique_ptr<ClipTextModel> text_encoder;
+  std::unique_ptr<UNet2DConditionModel> unet;
+  std::unique_ptr<AutoencoderKL> vae;
+  SchedulerConfig scheduler_config;
+  int vae_scale_factor = 8;
+  // Serialises inference on the shared weights and guards the prompt cache.
+  std::mutex mutex;
+  std::map<std::string, at::Tensor> prompt_cache;
+};
+
+std::string
+choose_variant(const PipelineOptions& options, at::ScalarType dtype)
+{
+  if (options.variant != "auto")
+    return options.variant;
+  return dtype == at::kFloat ? "" : "fp16";
+}
+
+void
+require_file(const fs::path& path, const std::string& what)
+{
+  if (!fs::exists(path))
+    throw Error("the model folder has no " + path.filename().string() +
+        " in " + path.parent_path().string() + " (" + what + "); download "
+        "the whole diffusers folder (docs/models.md)");
+}
+
+std::shared_ptr<Models>
+load_models(const PipelineOptions& options)
+{
+  const fs::path dir = options.model_dir;
+  if (dir.empty())
+    throw Error("no model folder given: set model to a diffusers folder "
+        "such as stable-diffusion-2-inpainting (docs/models.md)");
+  if (!fs::is_directory(dir))
+    throw Error("model folder '" + dir.string() + "' does not exist");
+  require_file(dir / "model_index.json", "the pipeline description");
+  const at::ScalarType dtype = parse_dtype(options.dtype);
+  const at::Device device = parse_device(options.device);
+  check_device(options.device, options.dtype);
+  const std::string variant = choose_variant(options, dtype);
+
+  auto index = read_json(dir / "model_index.json");
+  if (index.contains("_class_name") && index["_class_name"].is_string()) {
+    const std::string cls = index["_class_name"];
+    if (cls.find("Inpaint") == std::string::npos)
+      throw Error("model folder '" + dir.string() + "' holds a " + cls +
+          ", not an inpainting model: use e.g. "
+          "stabilityai/stable-diffusion-2-inpainting");
+  }
+
+  auto m = std::make_shared<Models>();
+  m->dir = dir;
+  m->device = device;
+  m->dtype = dtype;
+  m->tokenizer = std::make_unique<ClipTokenizer>(
+      ClipTokenizer::load(dir / "tokenizer"));
+  m->text_encoder = std::make_unique<ClipTextModel>(
+      ClipTextModel::load(dir / "text_encoder", dtype, device, variant));
+  m->unet = std::make_unique<UNet2DConditionModel>(
+      UNet2DConditionModel::load(dir / "unet", variant, dtype, device));
+  m->vae = std::make_unique<AutoencoderKL>(
+      AutoencoderKL::load(dir / "vae", variant, dtype, device));
+  require_file(dir / "scheduler" / "scheduler_config.json",
+      "the scheduler settings");
+  m->scheduler_config =
+      SchedulerConfig::load(dir / "scheduler" / "scheduler_config.json");
+  // from_pretrained builds the class model_index.json names for the
+  // scheduler, whatever the file's _class_name says.
+  if (index.contains("scheduler") && index["scheduler"].is_array() &&
+      index["scheduler"].size() == 2 && index["scheduler"][1].is_string())
+    m->scheduler_config.class_name = index["scheduler"][1].get<std::string>();
+  // diffusers: vae_scale_factor = 2 ** (len(vae.config.block_out_channels) - 1)
+  m->vae_scale_factor = 1 << (m->vae->config().block_out_channels.size() - 1);
+  if (m->unet->config().in_channels != 9)
+    throw Error("the UNet in '" + (dir / "unet").string() + "' takes " +
+        std::to_string(m->unet->config().in_channels) + " input channels; "
+        "sdinpaint needs an inpainting UNet (9 channels: latents, mask, "
+        "masked-image latents)");
+  return m;
+}
+
+std::mutex registry_mutex;
+std::map<std::string, std::weak_ptr<Models>> registry;
+
+std::shared_ptr<Models>
+shared_models(const PipelineOptions& options)
+{
+  std::error_code ec;
+  fs::path canonical = fs::weakly_canonical(options.model_dir, ec);
+  const std::string key = (ec ? options.model_dir : canonical).string() +
+      "|" + options.device + "|" + options.dtype + "|" + options.variant;
+  std::lock_guard<std::mutex> guard(registry_mutex);
+  if (auto existing = registry[key].lock())
+    return existing;
+  auto models = load_models(options);
+  registry[key] = models;
+  return models;
+}
+
+// diffusers encode_prompt: tokenizer(padding="max_length", truncation=True)
+// then text_encoder(ids)[0], in the text encoder's dtype.
+at::Tensor
+encode_prompt(Models& m, const std::string& prompt)
+{
+  auto it = m.prompt_cache.find(prompt);
+  if (it != m.prompt_cache.end())
+    return it->second;
+  std::vector<int64_t> ids = m.tokenizer->encode(prompt);
+  at::Tensor t = at::tensor(ids, at::kLong).unsqueeze(0).to(m.device);
+  at::Tensor embeds = m.text_encoder->forward(t);
+  if (m.prompt_cache.size() > 64)
+    m.prompt_cache.clear();  // a long-running element with changing prompts
+  m.prompt_cache.emplace(prompt, embeds);
+  return embeds;
+}
+
+// diffusers: retrieve_latents(vae.encode(x), generator) * scaling_factor
+at::Tensor
+encode_vae_image(Models& m, const at::Tensor& image, at::Generator& gen)
+{
+  auto posterior = AutoencoderKL::posterior(m.vae->encode_moments(image));
+  return posterior.sample(gen) * m.vae->scaling_factor();
+}
+
+}  // namespace
+
+struct InpaintPipeline::Impl {
+  PipelineOptions options;
+  std::shared_ptr<Models> models;
+};
+
+InpaintPipeline::InpaintPipeline(std::shared_ptr<Impl> impl)
+    : impl_(std::move(impl))
+{
+}
+
+InpaintPipeline::~InpaintPipeline() = default;
+
+std::shared_ptr<InpaintPipeline>
+InpaintPipeline::load(const PipelineOptions& options)
+{
+  auto impl = std::make_shared<Impl>();
+  impl->options = options;
+  try {
+    impl->models = shared_models(options);
+  } catch (const c10::Error& e) {
+    throw Error("loading the model from '" + options.model_dir.string() +
+        "' failed in libtorch: " + e.what_without_backtrace());
+  }
+  return std::shared_ptr<InpaintPipeline>(new InpaintPipeline(impl));
+}
+
+int
+InpaintPipeline::default_size() const
+{
+  return impl_->models->unet->config().sample_size *
+      impl_->models->vae_scale_factor;
+}
+
+const PipelineOptions&
+InpaintPipeline::options() const
+{
+  return impl_->options;
+}
+
+std::string
+InpaintPipeline::scheduler_name() const
+{
+  return impl_->models->scheduler_config.class_name;
+}
+
+bool
+InpaintPipeline::shares_weights_with(const InpaintPipeline& other) const
+{
+  return impl_->models == other.impl_->models;
+}
+
+void
+check_device(const std::string& device, const std::string& dtype)
+{
+  const at::Device d = parse_device(device);
+  const at::ScalarType t = parse_dtype(dtype);
+  if (d.is_cuda()) {
+    if (!at::hasCUDA())
+      throw Error("device '" + device + "' asked, but this libtorch was built "
+          "without CUDA (Debian's libtorch is CPU-only): use device=cpu, or "
+          "build gst-rip against a CUDA libtorch (docs/models.md)");
+    // at::cuda::device_count() lives in the CUDA library; the context
+    // knows whether the index can exist.
+    if (d.has_index() && d.index() >= static_cast<int>(
+            at::detail::getCUDAHooks().getNumGPUs()))
+      throw Error("device '" + device + "' does not exist: this machine has " +
+          std::to_string(at::detail::getCUDAHooks().getNumGPUs()) +
+          " CUDA device(s)");
+  } else if (t == at::kHalf) {
+    throw Error("dtype fp16 needs a CUDA device: libtorch has no fp16 "
+        "convolutions on the CPU. Use fp32 (diffusers' default) or bf16 on "
+        "the CPU");
+  }
+}
+
+cv::Mat
+InpaintPipeline::inpaint(const cv::Mat& image, const cv::Mat& mask,
+    const InpaintSettings& s, const ProgressFn& progress)
+{
+  Models& m = *impl_->models;
+  if (image.type() != CV_8UC3)
+    throw Error("the image must be 8-bit RGB");
+  if (mask.type() != CV_8UC1 || mask.size() != image.size())
+    throw Error("the mask must be 8-bit single-channel and the image's size");
+  const int H = image.rows, W = image.cols;
+  const int f = m.vae_scale_factor;
+  if (H % f != 0 || W % f != 0)
+    throw Error("the image is " + std::to_string(W) + "x" + std::to_string(H) +
+        ": Stable Diffusion needs both sides to be multiples of " +
+        std::to_string(f) + " (diffusers refuses other sizes too)");
+  if (s.steps < 1)
+    throw Error("steps must be at least 1");
+  if (!(s.strength > 0.0 && s.strength <= 1.0))
+    throw Error("strength must be in (0, 1]");
+
+  std::lock_guard<std::mutex> guard(m.mutex);
+  c10::InferenceMode inference;
+  const at::Device dev = m.device;
+  const at::ScalarType dtype = m.dtype;
+
+  // 3. Prompts. diffusers: do_classifier_free_guidance = guidance_scale > 1;
+  // uncond = negative_prompt or "" ; prompt_embeds = cat([uncond, cond]).
+  const bool cfg = s.guidance_scale > 1.0;
+  at::Tensor cond = encode_prompt(m, s.prompt);
+  at::Tensor prompt_embeds = cond;
+  // When the prompt equals the negative prompt (the study's empty prompt)
+  // both halves of the CFG batch are the same and
+  // u + g * (c - u) == u: one UNet call per step gives the same result.
+  const bool cfg_batch = cfg && s.prompt != s.negative_prompt;
+  if (cfg_batch)
+    prompt_embeds = at::cat({encode_prompt(m, s.negative_prompt), cond});
+
+  // 4. Timesteps (get_timesteps: slices for strength < 1 and sets the
+  // scheduler's begin index where diffusers does).
+  auto scheduler = make_pipeline_scheduler(m.scheduler_config, s.scheduler);
+  scheduler->set_timesteps(s.steps);
+  const TimestepPlan plan = get_timesteps(*scheduler, s.steps, s.strength);
+  if (plan.num_inference_steps < 1)
+    throw Error("strength " + std::to_string(s.strength) + " with " +
+        std::to_string(s.steps) + " steps leaves no denoising step: raise "
+        "steps or strength");
+  const at::Tensor& timesteps = plan.timesteps;
+  const bool strength_max = s.strength == 1.0;
+
+  // 5. Image: uint8 HWC -> float32 / 255 -> 2x - 1, NCHW view of HWC data
+  // (channels-last strides, as torch.from_numpy(...).transpose gives).
+  cv::Mat rgb = image.isContinuous() ? image : image.clone();
+  at::Tensor img = at::from_blob(rgb.data, {1, H, W, 3}, at::kByte)
+                       .to(at::kFloat)
+                       .div(255.0)
+                       .permute({0, 3, 1, 2});
+  at::Tensor init_image = img.mul(2.0).sub(1.0);
+  // 7. Mask: /255, binarise at 0.5.
+  cv::Mat mk = mask.isContinuous() ? mask : mask.clone();
+  at::Tensor mask_condition = at::from_blob(mk.data, {1, 1, H, W}, at::kByte)
+                                  .to(at::kFloat)
+                                  .div(255.0);
+  mask_condition = at::where(mask_condition < 0.5,
+      at::zeros_like(mask_condition), at::ones_like(mask_condition));
+  at::Tensor masked_image = init_image * (mask_condition < 0.5);
+
+  at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(s.seed);
+
+  // 6. prepare_latents. With strength < 1 the image is encoded first (one
+  // draw), then the noise; with strength 1 only the noise.
+  const int64_t lh = H / f, lw = W / f;
+  const std::vector<int64_t> latent_shape = {1,
+      int64_t(m.vae->config().latent_channels), lh, lw};
+  at::Tensor latents;
+  {
+    at::Tensor image_latents;
+    if (!strength_max)
+      image_latents = encode_vae_image(m, init_image.to(dev, dtype), gen);
+    at::Tensor noise = randn_tensor(latent_shape, gen, dev, dtype);
+    if (strength_max) {
+      latents = noise * scheduler->init_noise_sigma();
+    } else {
+      latents = scheduler->add_noise(image_latents, noise, timesteps.slice(0,
+              0, 1));
+    }
+  }
+
+  // 7. prepare_mask_latents: nearest downsample; masked image latents.
+  at::Tensor mask_latents = at::upsample_nearest2d(mask_condition, {lh, lw})
+                                .to(dev, dtype);
+  at::Tensor masked_image_latents = encode_vae_image(m,
+      masked_image.to(dev, dtype), gen);
+  if (cfg_batch) {
+    mask_latents = at::cat({mask_latents, mask_latents});
+    masked_image_latents = at::cat({masked_image_latents,
+        masked_image_latents});
+  }
+
+  // 10. Denoising loop.
+  const int64_t n = timesteps.size(0);
+  for (int64_t i = 0; i < n; i++) {
+    at::Tensor t = timesteps[i];
+    at::Tensor x = cfg_batch ? at::cat({latents, latents}) : latents;
+    x = scheduler->scale_model_input(x, t);
+    x = at::cat({x, mask_latents, masked_image_latents}, 1);
+    at::Tensor noise_pred = m.unet->forward(x, t, prompt_embeds);
+    if (cfg_batch) {
+      auto halves = noise_pred.chunk(2);
+      noise_pred = halves[0] + s.guidance_scale * (halves[1] - halves[0]);
+    }
+    latents = scheduler->step(noise_pred, t, latents, gen, s.eta).prev_sample;
+    if (progress)
+      progress(int(i + 1), int(n));
+  }
+
+  // Decode and postprocess: (x / 2 + 0.5).clamp(0, 1), * 255, round half
+  // to even (numpy's round), uint8.
+  at::Tensor decoded = m.vae->decode(latents / m.vae->scaling_factor());
+  at::Tensor out = (decoded * 0.5 + 0.5).clamp(0, 1).to(at::kCPU)
+                       .permute({0, 2, 3, 1})
+                       .to(at::kFloat);
+  out = (out * 255).round().to(at::kByte).contiguous();
+  cv::Mat result(H, W, CV_8UC3);
+  std::memcpy(result.data, out.data_ptr(), size_t(H) * W * 3);
+
+  if (s.paste_back) {
+    // The study's step: only the masked pixels change.
+    cv::Mat keep = mk < 128;
+    image.copyTo(result, keep);
+  }
+  return result;
+}
+
+}  // namespace rip::sd

@@ -1,0 +1,77 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+//
+// Stable Diffusion inpainting exactly as diffusers' StableDiffusionInpaintPipeline
+// runs it (v0.31), on a diffusers model folder. This header is torch-free
+// (the GStreamer element and the CLI include it); the maths is in the .cpp.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include <opencv2/core.hpp>
+
+namespace rip::sd {
+
+struct InpaintSettings {
+  std::string prompt;           // "" = the study's empty prompt
+  std::string negative_prompt;  // "" = diffusers' default (None -> "")
+  int steps = 50;               // num_inference_steps
+  double guidance_scale = 7.5;  // classifier-free guidance when > 1
+  double strength = 1.0;        // 1.0 = start from pure noise
+  uint64_t seed = 0;            // torch.Generator().manual_seed(seed)
+  std::string scheduler;        // "" = the model's scheduler_config.json
+  double eta = 0.0;             // DDIM only
+  bool paste_back = true;       // keep every unmasked pixel of the input
+};
+
+struct PipelineOptions {
+  std::filesystem::path model_dir;  // the diffusers folder (model_index.json)
+  std::string device = "cpu";       // "cpu", "cuda", "cuda:N"
+  std::string dtype = "fp32";       // "fp32", "fp16", "bf16"
+  // Weight file variant: "auto" reads "<name>.fp16.safetensors" for fp16/bf16
+  // when present (smaller), else the plain file; "" or "fp16" force one.
+  std::string variant = "auto";
+};
+
+// Called after each denoising step: (step done, steps in total).
+using ProgressFn = std::function<void(int, int)>;
+
+class InpaintPipeline {
+ public:
+  // Loads (or shares: same folder, device, dtype and variant in one process
+  // give one copy of the weights) the model. Throws rip::Error naming the
+  // file or setting that is wrong.
+  static std::shared_ptr<InpaintPipeline> load(const PipelineOptions& options);
+  ~InpaintPipeline();
+
+  // image: 8-bit RGB (CV_8UC3), mask: 8-bit (CV_8UC1; >= 128 = repaint, as
+  // diffusers binarises at 0.5), same size, both multiples of 8. Returns the
+  // RGB result of the same size: diffusers' image, with the unmasked pixels
+  // of `image` pasted back when settings.paste_back. Thread-safe (calls on
+  // one shared model run one after another).
+  cv::Mat inpaint(const cv::Mat& image, const cv::Mat& mask,
+      const InpaintSettings& settings, const ProgressFn& progress = {});
+
+  // The UNet's default output size (unet sample_size * 8), as diffusers uses
+  // when height/width are not given.
+  int default_size() const;
+  const PipelineOptions& options() const;
+  std::string scheduler_name() const;  // the model's own
+  // True when both pipelines use one copy of the weights.
+  bool shares_weights_with(const InpaintPipeline& other) const;
+
+  struct Impl;
+
+ private:
+  explicit InpaintPipeline(std::shared_ptr<Impl> impl);
+  std::shared_ptr<Impl> impl_;
+};
+
+// Checks a device string and that this libtorch can use it; throws
+// rip::Error with what to do otherwise (e.g. CUDA asked of a CPU build).
+void check_device(const std::string& device, const std::string& dtype);
+
+}  // namespace rip::sd
