@@ -84,6 +84,28 @@ case "$1" in
     done
     [[ -x "$work/root/usr/local/bin/rip-run" ]] || fail "rip-run not installed"
     ;;
+  rip-inpaint)
+    cli="${RIP_BUILD_ROOT:?}/tools/rip-inpaint"
+    [[ -x "$cli" ]] || { echo "SKIP: rip-inpaint not built (no libtorch)"; exit 77; }
+    g="$root/tests/data/sd/goldens"
+    OMP_NUM_THREADS=1 "$cli" --model "$root/tests/data/sd/tiny-sd2" --image "$g/image.png" \
+      --mask "$g/mask.png" --out out.png --steps 10 --seed 42 --no-paste-back \
+      --height 64 --width 64 --quiet
+    /usr/bin/python3 - "$g/inpaint_sd2_empty.png" out.png <<'PY' || fail "rip-inpaint differs from diffusers"
+import sys
+import numpy as np
+from PIL import Image
+a, b = (np.asarray(Image.open(p)).astype(int) for p in sys.argv[1:3])
+d = np.abs(a - b)
+print("max diff", d.max(), "share off", (d > 0).mean())
+sys.exit(0 if a.shape == b.shape and d.max() <= 1 and (d > 0).mean() < 0.01 else 1)
+PY
+    if out=$("$cli" --model "$root/tests/data/sd/tiny-sd2" --image nope.png \
+        --mask nope.png --out x.png 2>&1); then fail "missing image accepted"; fi
+    grep -q "nope.png' does not exist" <<<"$out" || fail "unclear: $out"
+    if out=$("$cli" --image a 2>&1); then fail "missing --model accepted"; fi
+    grep -q "are required" <<<"$out" || fail "unclear: $out"
+    ;;
   doc-pipelines)
     /usr/bin/python3 "$root/tests/scripts/run_doc_pipelines.py" "$root"
     ;;
