@@ -25,21 +25,6 @@ teardown (void)
   remove_tree (tmpdir);
 }
 
-static GstBuffer *
-image_buffer (const cv::Mat & rgb)
-{
-  // 96 * 3 is a multiple of 4, so the GStreamer stride is the packed one.
-  return gst_buffer_new_memdup (rgb.data, rgb.total () * rgb.elemSize ());
-}
-
-static cv::Mat
-buffer_image (GstBuffer * buf, int w, int h)
-{
-  cv::Mat out (h, w, CV_8UC3);
-  gst_buffer_extract (buf, 0, out.data, out.total () * 3);
-  return out;
-}
-
 static void
 check_only_mask_changed (const char *method)
 {

@@ -135,12 +135,6 @@ GST_START_TEST (test_loop_messages_and_csv)
 }
 GST_END_TEST;
 
-static GstBuffer *
-image_buffer (const cv::Mat & rgb)
-{
-  return gst_buffer_new_memdup (rgb.data, rgb.total () * rgb.elemSize ());
-}
-
 GST_START_TEST (test_values_match_lib_and_reference_file)
 {
   // With reference=<file>, the first frame is measured against the file

@@ -39,20 +39,6 @@ teardown (void)
   remove_tree (tmpdir);
 }
 
-static GstBuffer *
-image_buffer (const cv::Mat & rgb)
-{
-  return gst_buffer_new_memdup (rgb.data, rgb.total () * rgb.elemSize ());
-}
-
-static cv::Mat
-buffer_image (GstBuffer * buf, int w, int h)
-{
-  cv::Mat out (h, w, CV_8UC3);
-  gst_buffer_extract (buf, 0, out.data, out.total () * 3);
-  return out;
-}
-
 GST_START_TEST (test_frames_match_pipeline_with_seed_plus_n)
 {
   // What the element gives for its n-th inpainted frame is exactly what the

@@ -137,6 +137,20 @@ count_buffers (const std::string & description_without_sink)
   return count;
 }
 
+GstBuffer *
+image_buffer (const cv::Mat & image)
+{
+  return gst_buffer_new_memdup (image.data, image.total () * image.elemSize ());
+}
+
+cv::Mat
+buffer_image (GstBuffer * buf, int width, int height)
+{
+  cv::Mat out (height, width, CV_8UC3);
+  gst_buffer_extract (buf, 0, out.data, out.total () * 3);
+  return out;
+}
+
 std::string
 read_file (const std::string & path)
 {

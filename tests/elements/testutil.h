@@ -44,5 +44,10 @@ PipelineResult run_launch (const std::string & description, double timeout_s);
 // ending in `fakesink name=out` (e.g. "filesrc location=a.mp4 ! qtdemux").
 int count_buffers (const std::string & description_without_sink);
 
+// A packed RGB/grey cv::Mat as a buffer, and back. Tests use widths whose
+// row size is a multiple of 4, so GStreamer's stride is the packed one.
+GstBuffer *image_buffer (const cv::Mat & image);
+cv::Mat buffer_image (GstBuffer * buf, int width, int height);
+
 std::string read_file (const std::string & path);
 bool contains (const std::string & haystack, const std::string & needle);
