@@ -14,7 +14,17 @@
  * #GstLpipsMeter:metrics is a comma-separated list of `ssim`, `ms-ssim`
  * and `psnr` (SSIM and MS-SSIM as Wang et al.: Gaussian window 11,
  * sigma 1.5, K1 0.01, K2 0.03, 5 scales; per channel, averaged; see
- * docs/metrics.md). MS-SSIM needs frames of at least 161x161.
+ * docs/metrics.md) and `lpips-alex`, `lpips-vgg`, `lpips-squeeze` (LPIPS
+ * v0.1 as the lpips package computes it; see docs/lpips.md). MS-SSIM needs
+ * frames of at least 161x161.
+ *
+ * LPIPS runs in gst-rip's libtorch backend (librip-lpips.so), loaded when
+ * an LPIPS metric is asked for, with torchvision's and lpips' weight files
+ * from #GstLpipsMeter:weights or the default places (torch's hub cache, an
+ * installed lpips package). #GstLpipsMeter:map-location writes the spatial
+ * LPIPS map of each frame (of the first LPIPS metric listed) as an image:
+ * a heat map from 0 to #GstLpipsMeter:map-max, or raw float32 values for
+ * .tif/.tiff names.
  *
  * The element also keeps the running share of the image inpainted so far:
  * the sum of the pixel counts of every `inpaint-mask` it has seen
@@ -32,7 +42,8 @@
  *   box of this frame's mask; absent on frames without one
  * * `timestamp`, `stream-time`, `running-time`, `duration` (guint64)
  * * one gdouble per metric, named as in #GstLpipsMeter:metrics (`ssim`,
- *   `ms-ssim`, `psnr`; PSNR of identical frames is +inf)
+ *   `ms-ssim`, `psnr`, `lpips-alex`, `lpips-vgg`, `lpips-squeeze`; PSNR of
+ *   identical frames is +inf)
  *
  * ## CSV
  * With #GstLpipsMeter:location it writes (truncating the file at start) the
@@ -65,6 +76,7 @@
 #include "rip/csv_log.h"
 #include "rip/error.h"
 #include "rip/image_io.h"
+#include "rip/lpips_backend.h"
 #include "rip/metrics.h"
 #include "ripmask.h"
 
@@ -75,6 +87,7 @@ GST_DEBUG_CATEGORY_STATIC (lpipsmeter_debug);
 #define DEFAULT_FIT "pad"
 #define DEFAULT_MESSAGE TRUE
 #define DEFAULT_OVERLAY FALSE
+#define DEFAULT_MAP_MAX 1.0
 
 enum
 {
@@ -85,6 +98,9 @@ enum
   PROP_LOCATION,
   PROP_MESSAGE,
   PROP_OVERLAY,
+  PROP_WEIGHTS,
+  PROP_MAP_LOCATION,
+  PROP_MAP_MAX,
 };
 
 namespace {
@@ -96,6 +112,9 @@ struct Settings {
   std::string location;
   bool message = DEFAULT_MESSAGE;
   bool overlay = DEFAULT_OVERLAY;
+  std::string weights;
+  std::string map_location;
+  double map_max = DEFAULT_MAP_MAX;
 };
 
 struct State {
@@ -105,6 +124,10 @@ struct State {
   cv::Mat reference_rgb;        // from the reference file, not yet fitted
   cv::Mat reference;            // in the frame's format and size
   GstVideoFormat format = GST_VIDEO_FORMAT_UNKNOWN;
+  // One model per metric, null for the non-LPIPS ones.
+  std::vector < std::unique_ptr < rip::LpipsModel >> lpips;
+  bool lpips_reference_set = false;
+  int map_metric = -1;          // index of the metric whose map is written
   guint64 frames = 0;
   gint64 inpainted_pixels = 0;
 };
@@ -164,6 +187,15 @@ gst_lpips_meter_set_property (GObject * object, guint prop_id,
     case PROP_OVERLAY:
       s.overlay = g_value_get_boolean (value);
       break;
+    case PROP_WEIGHTS:
+      set_string (s.weights, value);
+      break;
+    case PROP_MAP_LOCATION:
+      set_string (s.map_location, value);
+      break;
+    case PROP_MAP_MAX:
+      s.map_max = g_value_get_double (value);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -200,6 +232,15 @@ gst_lpips_meter_get_property (GObject * object, guint prop_id,
     case PROP_OVERLAY:
       g_value_set_boolean (value, s.overlay);
       break;
+    case PROP_WEIGHTS:
+      g_value_set_string (value, str (s.weights));
+      break;
+    case PROP_MAP_LOCATION:
+      g_value_set_string (value, str (s.map_location));
+      break;
+    case PROP_MAP_MAX:
+      g_value_set_double (value, s.map_max);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -220,8 +261,39 @@ gst_lpips_meter_start (GstBaseTransform * trans)
   try {
     state->metrics = rip::parse_metric_list (s.metrics);
     rip::parse_fit_mode (s.fit);
+    if (!s.map_location.empty ())
+      rip::format_frame_path (s.map_location, 0);
   } catch (const rip::Error & e) {
     GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS, ("%s", e.what ()), (NULL));
+    return FALSE;
+  }
+  for (size_t i = 0; i < state->metrics.size (); i++) {
+    const rip::Metric m = state->metrics[i];
+    if (!rip::is_lpips_metric (m)) {
+      state->lpips.emplace_back ();
+      continue;
+    }
+    if (state->map_metric < 0 && !s.map_location.empty ())
+      state->map_metric = int (i);
+    rip::LpipsSettings ls;
+    ls.net = rip::lpips_net_name (m);
+    ls.weights_dir = s.weights;
+    try {
+      state->lpips.push_back (std::make_unique < rip::LpipsModel > (ls));
+    } catch (const rip::Error & e) {
+      GST_ELEMENT_ERROR (self, LIBRARY, INIT, ("%s cannot start: %s",
+              rip::metric_name (m), e.what ()), (NULL));
+      return FALSE;
+    }
+    GST_INFO_OBJECT (self, "%s: %s from %s", rip::metric_name (m),
+        state->lpips.back ()->description ().c_str (),
+        rip::lpips_backend_path ().c_str ());
+  }
+  if (!s.map_location.empty () && state->map_metric < 0) {
+    GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
+        ("map-location writes LPIPS maps, but metrics lists no LPIPS metric"),
+        ("add lpips-alex, lpips-vgg or lpips-squeeze to metrics, or unset "
+            "map-location"));
     return FALSE;
   }
   if (!s.reference.empty ()) {
@@ -260,6 +332,20 @@ gst_lpips_meter_stop (GstBaseTransform * trans)
   delete self->state;
   self->state = nullptr;
   return TRUE;
+}
+
+// A frame (RGB, BGR or GRAY8) as RGB, as LPIPS takes it.
+static cv::Mat
+frame_to_rgb (const cv::Mat & frame, GstVideoFormat format)
+{
+  cv::Mat out;
+  if (format == GST_VIDEO_FORMAT_BGR)
+    cv::cvtColor (frame, out, cv::COLOR_BGR2RGB);
+  else if (format == GST_VIDEO_FORMAT_GRAY8)
+    cv::cvtColor (frame, out, cv::COLOR_GRAY2RGB);
+  else
+    out = frame;
+  return out;
 }
 
 // The reference file in the frame's channel layout.
@@ -321,6 +407,7 @@ gst_lpips_meter_set_info (GstVideoFilter * filter, GstCaps *,
     return FALSE;
   }
   st.format = format;
+  st.lpips_reference_set = false;
   return TRUE;
 }
 
@@ -394,8 +481,29 @@ gst_lpips_meter_transform_frame_ip (GstVideoFilter * filter,
   row.inpainted_fraction = double (st.inpainted_pixels) / (double (w) * h);
 
   try {
-    for (auto m:st.metrics)
-      row.values.push_back (rip::compute_metric (m, st.reference, image));
+    cv::Mat rgb, map;
+    for (size_t i = 0; i < st.metrics.size (); i++) {
+      rip::LpipsModel *lpips = st.lpips[i].get ();
+      if (!lpips) {
+        row.values.push_back (rip::compute_metric (st.metrics[i],
+                st.reference, image));
+        continue;
+      }
+      if (!st.lpips_reference_set) {
+        const cv::Mat ref = frame_to_rgb (st.reference, st.format);
+        for (auto & model:st.lpips)
+          if (model)
+            model->set_reference (ref);
+        st.lpips_reference_set = true;
+      }
+      if (rgb.empty ())
+        rgb = frame_to_rgb (image, st.format);
+      const bool with_map = int (i) == st.map_metric;
+      row.values.push_back (lpips->distance (rgb, with_map ? &map : nullptr));
+      if (with_map)
+        rip::write_lpips_map (rip::format_frame_path (st.settings.map_location,
+                row.iteration), map, st.settings.map_max);
+    }
     if (st.csv)
       st.csv->append (row);
   } catch (const std::exception & e) {
@@ -440,7 +548,8 @@ gst_lpips_meter_class_init (GstLpipsMeterClass * klass)
   g_object_class_install_property (gobject_class, PROP_METRICS,
       g_param_spec_string ("metrics", "Metrics",
           "Comma-separated metrics to compute per frame, in CSV column "
-          "order: ssim, ms-ssim, psnr", DEFAULT_METRICS, rw));
+          "order: ssim, ms-ssim, psnr, lpips-alex, lpips-vgg, lpips-squeeze",
+          DEFAULT_METRICS, rw));
   g_object_class_install_property (gobject_class, PROP_REFERENCE,
       g_param_spec_string ("reference", "Reference image",
           "Image file to compare every frame with (fitted to the frame size "
@@ -462,13 +571,31 @@ gst_lpips_meter_class_init (GstLpipsMeterClass * klass)
           "Burn the iteration, the share inpainted and the metrics into the "
           "frame (for recordings); off = frames pass unchanged",
           DEFAULT_OVERLAY, rw));
+  g_object_class_install_property (gobject_class, PROP_WEIGHTS,
+      g_param_spec_string ("weights", "LPIPS weights folder",
+          "Folder searched first for the LPIPS weight files (torchvision's "
+          "alexnet-owt-7be5be79.pth, vgg16-397923af.pth, "
+          "squeezenet1_1-b8a52dc0.pth and lpips' alex.pth, vgg.pth, "
+          "squeeze.pth); unset = torch's hub cache and an installed lpips "
+          "package only", NULL, rw));
+  g_object_class_install_property (gobject_class, PROP_MAP_LOCATION,
+      g_param_spec_string ("map-location", "LPIPS map files",
+          "File pattern with one %d (e.g. map-%05d.png) for the spatial "
+          "LPIPS map of each frame, of the first LPIPS metric listed: a heat "
+          "map (0 to map-max), or raw float32 for .tif/.tiff; unset = none",
+          NULL, rw));
+  g_object_class_install_property (gobject_class, PROP_MAP_MAX,
+      g_param_spec_double ("map-max", "LPIPS map scale",
+          "LPIPS map value drawn with the brightest colour of the heat map "
+          "(larger values saturate); the same for every frame so maps "
+          "compare", 1e-6, G_MAXDOUBLE, DEFAULT_MAP_MAX, rw));
 
   gst_element_class_set_static_metadata (element_class,
       "Drift meter", "Filter/Analyzer/Video",
       "Measures each frame's distance to a reference (the first frame or an "
-      "image file) with SSIM, MS-SSIM and PSNR, and tracks the share of the "
-      "image inpainted so far; posts a message and writes a CSV row per "
-      "frame", "gst-rip developers");
+      "image file) with SSIM, MS-SSIM, PSNR and LPIPS, and tracks the share "
+      "of the image inpainted so far; posts a message and writes a CSV row "
+      "per frame", "gst-rip developers");
   gst_element_class_add_static_pad_template (element_class, &sink_template);
   gst_element_class_add_static_pad_template (element_class, &src_template);
 

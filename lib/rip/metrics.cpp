@@ -21,8 +21,28 @@ constexpr double kK1 = 0.01, kK2 = 0.03, kRange = 255.0;
 constexpr std::array<double, 5> kMsSsimWeights = {
     0.0448, 0.2856, 0.3001, 0.2363, 0.1333};
 
-const std::array<Metric, 3> kAllMetrics = {
+const std::array<Metric, 3> kImageMetrics = {
     Metric::Ssim, Metric::MsSsim, Metric::Psnr};
+const std::array<Metric, 3> kLpipsMetrics = {
+    Metric::LpipsAlex, Metric::LpipsVgg, Metric::LpipsSqueeze};
+const std::array<Metric, 6> kAllMetrics = {Metric::Ssim, Metric::MsSsim,
+    Metric::Psnr, Metric::LpipsAlex, Metric::LpipsVgg, Metric::LpipsSqueeze};
+
+template <size_t N>
+std::string
+names_of(const std::array<Metric, N>& metrics)
+{
+  std::string names;
+  for (Metric m : metrics)
+    names += (names.empty() ? "" : ", ") + std::string(metric_name(m));
+  return names;
+}
+
+std::string
+all_metric_names()
+{
+  return known_metric_names() + ", " + lpips_metric_names();
+}
 
 void
 check_pair(const cv::Mat& a, const cv::Mat& b, const char* what)
@@ -140,6 +160,9 @@ metric_name(Metric metric)
     case Metric::Ssim: return "ssim";
     case Metric::MsSsim: return "ms-ssim";
     case Metric::Psnr: return "psnr";
+    case Metric::LpipsAlex: return "lpips-alex";
+    case Metric::LpipsVgg: return "lpips-vgg";
+    case Metric::LpipsSqueeze: return "lpips-squeeze";
   }
   return "?";
 }
@@ -147,10 +170,30 @@ metric_name(Metric metric)
 std::string
 known_metric_names()
 {
-  std::string names;
-  for (Metric m : kAllMetrics)
-    names += (names.empty() ? "" : ", ") + std::string(metric_name(m));
-  return names;
+  return names_of(kImageMetrics);
+}
+
+std::string
+lpips_metric_names()
+{
+  return names_of(kLpipsMetrics);
+}
+
+bool
+is_lpips_metric(Metric metric)
+{
+  return lpips_net_name(metric) != nullptr;
+}
+
+const char*
+lpips_net_name(Metric metric)
+{
+  switch (metric) {
+    case Metric::LpipsAlex: return "alex";
+    case Metric::LpipsVgg: return "vgg";
+    case Metric::LpipsSqueeze: return "squeeze";
+    default: return nullptr;
+  }
 }
 
 std::vector<Metric>
@@ -168,14 +211,14 @@ parse_metric_list(const std::string& list)
         [&](Metric m) { return item == metric_name(m); });
     if (it == kAllMetrics.end())
       throw Error("unknown metric '" + item + "': use a comma-separated "
-          "list of " + known_metric_names());
+          "list of " + all_metric_names());
     if (std::find(out.begin(), out.end(), *it) != out.end())
       throw Error("metric '" + item + "' is listed twice");
     out.push_back(*it);
   }
   if (out.empty())
     throw Error("no metric selected: set metrics to a comma-separated list "
-        "of " + known_metric_names());
+        "of " + all_metric_names());
   return out;
 }
 
@@ -188,6 +231,10 @@ metric_min_size(Metric metric)
     // one valid window.
     case Metric::MsSsim: return (kWindow - 1) * 16 + 1;
     case Metric::Psnr: return 1;
+    // The backbones' smallest inputs (rip/lpips/nets.h: min_input_size).
+    case Metric::LpipsAlex: return 31;
+    case Metric::LpipsVgg: return 16;
+    case Metric::LpipsSqueeze: return 17;
   }
   return 1;
 }
@@ -247,8 +294,13 @@ compute_metric(Metric metric, const cv::Mat& a, const cv::Mat& b)
     case Metric::Ssim: return ssim(a, b);
     case Metric::MsSsim: return ms_ssim(a, b);
     case Metric::Psnr: return psnr(a, b);
+    case Metric::LpipsAlex:
+    case Metric::LpipsVgg:
+    case Metric::LpipsSqueeze:
+      break;
   }
-  throw Error("unknown metric");
+  throw Error(std::string(metric_name(metric)) + " is computed by the LPIPS "
+      "backend (rip::LpipsModel), not by compute_metric");
 }
 
 }  // namespace rip

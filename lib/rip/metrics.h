@@ -17,6 +17,11 @@
 //
 // PSNR is 10 log10(255^2 / MSE) over all pixels and channels; identical
 // images give +infinity.
+//
+// LPIPS (lpips-alex, lpips-vgg, lpips-squeeze: lpips.LPIPS(net, version='0.1'))
+// is listed here so that it parses and reports like the others, but it is
+// computed by rip::LpipsModel (lpips_backend.h), which loads the libtorch
+// backend and the weights; compute_metric refuses it.
 #pragma once
 
 #include <string>
@@ -26,7 +31,7 @@
 
 namespace rip {
 
-enum class Metric { Ssim, MsSsim, Psnr };
+enum class Metric { Ssim, MsSsim, Psnr, LpipsAlex, LpipsVgg, LpipsSqueeze };
 
 const char* metric_name(Metric metric);
 
@@ -34,8 +39,15 @@ const char* metric_name(Metric metric);
 // order kept, duplicates refused). Throws Error listing the known names.
 std::vector<Metric> parse_metric_list(const std::string& list);
 
-// The names parse_metric_list knows, comma-separated (for help texts).
+// The names of the metrics computed here (compute_metric), comma-separated.
 std::string known_metric_names();
+// The LPIPS metric names, comma-separated.
+std::string lpips_metric_names();
+
+// LPIPS metrics and their network ("alex", "vgg", "squeeze"; nullptr for
+// the others).
+bool is_lpips_metric(Metric metric);
+const char* lpips_net_name(Metric metric);
 
 // Smallest width and height the metric accepts.
 int metric_min_size(Metric metric);
@@ -45,6 +57,7 @@ int metric_min_size(Metric metric);
 double ssim(const cv::Mat& a, const cv::Mat& b);
 double ms_ssim(const cv::Mat& a, const cv::Mat& b);
 double psnr(const cv::Mat& a, const cv::Mat& b);
+// SSIM, MS-SSIM or PSNR; throws Error for an LPIPS metric.
 double compute_metric(Metric metric, const cv::Mat& a, const cv::Mat& b);
 
 }  // namespace rip
