@@ -23,6 +23,7 @@
 
 #include "rip/error.h"
 #include "rip/lpips/lpips.h"
+#include "rip/memory.h"
 
 using rip::lpips::Lpips;
 
@@ -79,7 +80,7 @@ main(int argc, char** argv)
   // measures with glibc's defaults instead.
   const char* plain = std::getenv("RIP_LPIPS_DEFAULT_MALLOC");
   if (!plain || std::string(plain) != "1")
-    rip::lpips::keep_freed_memory();
+    rip::keep_freed_memory();
   std::vector<std::string> nets = {"alex", "vgg", "squeeze"};
   if (net != "all")
     nets = {net};

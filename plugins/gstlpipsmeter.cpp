@@ -77,6 +77,7 @@
 #include "rip/error.h"
 #include "rip/image_io.h"
 #include "rip/lpips_backend.h"
+#include "rip/memory.h"
 #include "rip/metrics.h"
 #include "ripmask.h"
 
@@ -258,6 +259,10 @@ gst_lpips_meter_start (GstBaseTransform * trans)
   GST_OBJECT_UNLOCK (self);
   const Settings & s = state->settings;
 
+  // The metrics allocate and free several MB per frame; with glibc's
+  // defaults every frame faults them in again (8x slower at 512x512 on the
+  // test VM). Process-wide: see rip/memory.h.
+  rip::keep_freed_memory ();
   try {
     state->metrics = rip::parse_metric_list (s.metrics);
     rip::parse_fit_mode (s.fit);

@@ -12,7 +12,6 @@
 // Like diffusers: mask white = repaint (binarised at 50 %); the output size
 // is --height x --width, by default the model's (512x512 for SD2), and
 // inputs of another size are resized to it (Lanczos).
-#include <malloc.h>
 
 #include <chrono>
 #include <cstdio>
@@ -24,6 +23,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "rip/error.h"
+#include "rip/memory.h"
 #include "rip/image_io.h"
 #include "rip/sd/pipeline/inpaint_pipeline.h"
 
@@ -78,10 +78,8 @@ to_int(const std::string& flag, const std::string& v)
 int
 main(int argc, char** argv)
 {
-  // Keep freed activation buffers in the heap instead of returning them to
-  // the kernel: on some VMs page faults dominate a UNet step (2-3x).
-  mallopt(M_MMAP_MAX, 0);
-  mallopt(M_TRIM_THRESHOLD, 100000000);
+  // Keep freed activation buffers for reuse (rip/memory.h says why).
+  rip::keep_freed_memory();
 
   rip::sd::PipelineOptions options;
   rip::sd::InpaintSettings settings;

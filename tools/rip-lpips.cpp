@@ -16,6 +16,7 @@
 #include "rip/error.h"
 #include "rip/lpips/image.h"
 #include "rip/lpips/lpips.h"
+#include "rip/memory.h"
 #include "rip/lpips_backend.h"
 
 namespace {
@@ -155,7 +156,7 @@ run(const Options& o)
 {
   if (o.threads > 0)
     at::set_num_threads(o.threads);
-  rip::lpips::keep_freed_memory();  // list mode: no page faults per pair
+  rip::keep_freed_memory();  // list mode: no page faults per pair
   const rip::lpips::Lpips model = rip::lpips::Lpips::load(o.load);
   if (o.verbose)
     std::fprintf(stderr, "rip-lpips: %s\n", model.description().c_str());

@@ -51,6 +51,7 @@
 
 #include "framemat.h"
 #include "rip/error.h"
+#include "rip/memory.h"
 #include "rip/sd/pipeline/inpaint_pipeline.h"
 #include "ripmask.h"
 
@@ -238,6 +239,9 @@ gst_sd_inpaint_start (GstBaseTransform * trans)
   options.model_dir = s.model;
   options.device = s.device;
   options.dtype = s.dtype;
+  // A UNet step frees and reallocates hundreds of MB: keep them in the
+  // process instead of faulting them in again every step (rip/memory.h).
+  rip::keep_freed_memory ();
   try {
     GST_INFO_OBJECT (self, "loading %s (%s, %s)", s.model.c_str (),
         s.device.c_str (), s.dtype.c_str ());

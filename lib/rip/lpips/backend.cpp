@@ -13,6 +13,7 @@
 #include "rip/error.h"
 #include "rip/lpips/image.h"
 #include "rip/lpips/lpips.h"
+#include "rip/memory.h"
 #include "rip/lpips_backend.h"
 
 using rip::lpips::Lpips;
@@ -68,7 +69,7 @@ create(const char* net, const char* version, const char* weights_dir,
   auto str = [](const char* s) { return std::string(s ? s : ""); };
   guarded(err, err_size, [&] {
     // Per-frame activations stay in the heap (see lpips.h).
-    rip::lpips::keep_freed_memory();
+    rip::keep_freed_memory();
     rip::lpips::LoadOptions o;
     o.net = rip::lpips::parse_net(str(net));
     o.version = rip::lpips::parse_version(str(version).empty() ? "0.1" :

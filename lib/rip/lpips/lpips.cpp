@@ -9,7 +9,6 @@
 #include <c10/core/InferenceMode.h>
 
 #ifdef __GLIBC__
-#include <malloc.h>
 #endif
 
 #include "rip/error.h"
@@ -411,13 +410,5 @@ Lpips::forward(const at::Tensor& in0, const at::Tensor& in1,
   return compare(f0, f1, options);
 }
 
-void
-keep_freed_memory()
-{
-#ifdef __GLIBC__
-  mallopt(M_MMAP_THRESHOLD, 32 << 20);
-  mallopt(M_TRIM_THRESHOLD, 256 << 20);
-#endif
-}
 
 }  // namespace rip::lpips

@@ -110,14 +110,4 @@ class Lpips {
   at::Tensor shift_, scale_;     // [1,3,1,1]
 };
 
-// Makes glibc keep freed memory for reuse instead of returning it to the
-// system (mallopt: M_MMAP_THRESHOLD 32 MiB, the largest it takes, and
-// M_TRIM_THRESHOLD 256 MiB). A network pass frees and reallocates tens of
-// megabytes of activations; with glibc's defaults they are unmapped and
-// faulted in again on every frame, which at 512x512 costs more than the
-// convolutions (measured 3x on AlexNet). It affects the whole process, so
-// the library never calls it itself: rip-lpips, lpipsmeter's backend and
-// bench-lpips do. Safe to call more than once; does nothing off glibc.
-void keep_freed_memory();
-
 }  // namespace rip::lpips
