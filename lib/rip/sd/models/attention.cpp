@@ -96,11 +96,16 @@ at::Tensor Attention::attend(const at::Tensor& q_in, const at::Tensor& k_in,
     return at::bmm(softmax_in_place(scores), v);
   }
   at::Tensor out = at::empty({bh, l, v.size(2)}, v.options());
-  const at::Tensor buffer = at::empty({1, l, s}, q.options());
+  const at::Tensor buffer = at::zeros({1, l, s}, q.options());
   for (int64_t b = 0; b < bh; ++b) {
     at::Tensor scores = buffer;
-    scores.zero_();
-    scores.baddbmm_(q.narrow(0, b, 1), kt.narrow(0, b, 1), /*beta=*/1, /*alpha=*/scale);
+    // Head 0 adds to the zeros (beta 1), as above. Later heads find the
+    // previous head's softmax in the buffer: finite, so beta 0 gives exactly
+    // 0 + alpha*qk, the same bits as zeroing it again (BLAS sets C to 0 for
+    // beta 0; ATen's small-matrix kernel computes c*0 + alpha*qk, and c*0
+    // is only NaN when c is not finite) without a pass over 64 MiB per head.
+    scores.baddbmm_(q.narrow(0, b, 1), kt.narrow(0, b, 1), /*beta=*/b == 0 ? 1 : 0,
+        /*alpha=*/scale);
     at::Tensor out_b = out.narrow(0, b, 1);
     at::bmm_out(out_b, softmax_in_place(scores), v.narrow(0, b, 1));
   }
@@ -128,8 +133,10 @@ at::Tensor Attention::forward(const at::Tensor& hidden_in, const at::Tensor& con
   out = batch_to_head_dim(out, heads);
   out = to_out.forward(out);  // to_out.1 is dropout: identity at inference
   if (spatial) out = out.transpose(-1, -2).reshape({b, c, h, w});
-  if (residual_connection) out = out + residual;
-  return out / rescale_output_factor;
+  // out is a fresh tensor here (Linear's result, or reshape's copy of the
+  // transposed one): in place gives the same bits with one pass less.
+  if (residual_connection) out.add_(residual);
+  return out.div_(rescale_output_factor);
 }
 
 // ---- FeedForward (GEGLU) ----------------------------------------------------
@@ -145,7 +152,7 @@ FeedForward FeedForward::load(const WeightLoader& w, int64_t dim, int64_t mult) 
 at::Tensor FeedForward::forward(const at::Tensor& x) const {
   const std::vector<at::Tensor> hg = proj.forward(x).chunk(2, -1);
   // GEGLU: hidden * exact-erf gelu(gate); then dropout (identity) and net.2.
-  return out.forward(hg[0] * at::gelu(hg[1]));
+  return out.forward(at::gelu(hg[1]).mul_(hg[0]));
 }
 
 // ---- BasicTransformerBlock --------------------------------------------------
@@ -170,9 +177,11 @@ BasicTransformerBlock BasicTransformerBlock::load(const WeightLoader& w, int64_t
 }
 
 at::Tensor BasicTransformerBlock::forward(const at::Tensor& x, const at::Tensor& context) const {
-  at::Tensor h = attn1.forward(norm1.forward(x), at::Tensor()) + x;
-  h = attn2.forward(norm2.forward(h), context) + h;
-  return ff.forward(norm3.forward(h)) + h;
+  // Each sublayer's output is fresh: adding the residual in place gives the
+  // same bits as diffusers' `out + x` with one allocation less.
+  at::Tensor h = attn1.forward(norm1.forward(x), at::Tensor()).add_(x);
+  h = attn2.forward(norm2.forward(h), context).add_(h);
+  return ff.forward(norm3.forward(h)).add_(h);
 }
 
 // ---- Transformer2DModel -----------------------------------------------------
@@ -219,7 +228,7 @@ at::Tensor Transformer2DModel::forward(const at::Tensor& x, const at::Tensor& co
     h = proj_out_linear.forward(h);
     h = h.reshape({b, height, width, inner}).permute({0, 3, 1, 2}).contiguous();
   }
-  return h + x;
+  return h.add_(x);  // h is fresh (conv output or contiguous copy)
 }
 
 }  // namespace rip::sd

@@ -170,14 +170,18 @@ ResnetBlock2D ResnetBlock2D::load(const WeightLoader& w, const Options& o) {
 }
 
 at::Tensor ResnetBlock2D::forward(const at::Tensor& x, const at::Tensor& temb) const {
-  at::Tensor h = at::silu(norm1.forward(x));
+  // In-place ops where the left operand is a fresh intermediate: the same
+  // kernels and, elementwise, the same bits as diffusers' out-of-place ones
+  // (a + b == b + a exactly), minus an allocation and a pass over memory.
+  at::Tensor h = norm1.forward(x);
+  at::silu_(h);
   h = conv1.forward(h);
   at::Tensor t;
   if (time_emb_proj && temb.defined()) {
     t = time_emb_proj->forward(at::silu(temb)).unsqueeze(-1).unsqueeze(-1);
   }
   if (!scale_shift) {
-    if (t.defined()) h = h + t;
+    if (t.defined()) h.add_(t);
     h = norm2.forward(h);
   } else {
     if (!t.defined()) throw Error("ResnetBlock2D with scale_shift needs a time embedding");
@@ -185,9 +189,10 @@ at::Tensor ResnetBlock2D::forward(const at::Tensor& x, const at::Tensor& temb) c
     h = norm2.forward(h);
     h = h * (st[0] + 1) + st[1];
   }
-  h = conv2.forward(at::silu(h));  // dropout: identity at inference
+  at::silu_(h);
+  h = conv2.forward(h);  // dropout: identity at inference
   const at::Tensor shortcut = conv_shortcut ? conv_shortcut->forward(x) : x;
-  return (shortcut + h) / output_scale_factor;
+  return h.add_(shortcut).div_(output_scale_factor);
 }
 
 // ---- Downsample2D / Upsample2D ---------------------------------------------

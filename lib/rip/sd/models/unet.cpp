@@ -273,7 +273,8 @@ at::Tensor UNet2DConditionModel::forward(const at::Tensor& sample_in, const at::
   }
 
   // 6. post-process
-  sample = at::silu(m.conv_norm_out.forward(sample));
+  sample = m.conv_norm_out.forward(sample);
+  at::silu_(sample);
   return m.conv_out.forward(sample);
 }
 
