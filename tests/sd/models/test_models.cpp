@@ -19,7 +19,6 @@
 #include <ATen/Parallel.h>
 #include <gtest/gtest.h>
 
-#include <dlfcn.h>
 
 #include <algorithm>
 #include <array>
@@ -38,6 +37,7 @@
 #include "rip/sd/models/blocks.h"
 #include "rip/sd/models/unet.h"
 #include "rip/sd/models/vae.h"
+#include "../threads.h"
 
 namespace fs = std::filesystem;
 using rip::sd::AutoencoderKL;
@@ -53,32 +53,7 @@ const fs::path kData = RIP_SD_TEST_DATA;
 constexpr double kOneThreadTol = 1e-5;
 constexpr double kTwoThreadTol = 5e-5;
 
-// Sets the intra-op thread count of ATen and of the BLAS under it. Debian's
-// libtorch calls OpenBLAS (pthreads build) for GEMMs, whose thread count is
-// fixed from OMP_NUM_THREADS at start-up and not changed by
-// at::set_num_threads; a one-thread reference run is only reproduced when
-// both are set.
-class Threads {
- public:
-  explicit Threads(int n) : old_(at::get_num_threads()) {
-    using Get = int (*)();
-    if (auto get = reinterpret_cast<Get>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"))) {
-      old_blas_ = get();
-    }
-    set(n, n);
-  }
-  ~Threads() { set(old_, old_blas_); }
-
- private:
-  static void set(int n, int blas) {
-    at::set_num_threads(n);
-    using Set = void (*)(int);
-    auto f = reinterpret_cast<Set>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
-    if (f && blas > 0) f(blas);
-  }
-  int old_;
-  int old_blas_ = 0;
-};
+using rip::sd::test::Threads;
 
 Weights golden(const std::string& name) {
   return Weights::from_files({kData / "goldens" / (name + ".safetensors")});

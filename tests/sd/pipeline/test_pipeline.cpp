@@ -22,6 +22,7 @@
 #include "rip/error.h"
 #include "rip/image_io.h"
 #include "rip/sd/pipeline/inpaint_pipeline.h"
+#include "../threads.h"
 
 namespace fs = std::filesystem;
 using rip::sd::InpaintPipeline;
@@ -75,7 +76,7 @@ class PipelineParity : public ::testing::TestWithParam<Case> {
   static void SetUpTestSuite()
   {
     // The goldens were made with OMP_NUM_THREADS=1.
-    at::set_num_threads(1);
+    rip::sd::test::set_threads(1, 1);
     // The real stable-diffusion-2-inpainting scheduler_config.json has no
     // timestep_spacing key, the tiny model's has "leading": a copy of the
     // tiny model with the hub-shaped config (goldens "*_hubcfg").
@@ -164,7 +165,7 @@ class Pipeline : public ::testing::Test {
  protected:
   void SetUp() override
   {
-    at::set_num_threads(1);
+    rip::sd::test::set_threads(1, 1);
     g_ = data_dir() / "goldens";
     image_ = rip::load_rgb_image((g_ / "image.png").string());
     mask_ = load_mask(g_ / "mask.png");

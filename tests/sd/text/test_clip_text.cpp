@@ -14,7 +14,6 @@
 // eps) moves them by 1e-2 or more (SensitivityToActivation).
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
-#include <dlfcn.h>
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -31,6 +30,7 @@
 #include "rip/sd/text/clip_text.h"
 #include "rip/sd/text/tokenizer.h"
 #include "testutil.h"  // tests/sd/io: sd_data(), TempDir, error_of()
+#include "../threads.h"
 
 namespace rip::sd {
 namespace {
@@ -61,31 +61,7 @@ ClipTextModel load_model(const std::string& folder, at::ScalarType dtype = at::k
   return ClipTextModel::load(sd_data() / folder / "text_encoder", dtype, at::kCPU);
 }
 
-// Sets the intra-op thread count of ATen and of the BLAS under it for one
-// scope. Debian's libtorch runs fp32 GEMMs in OpenBLAS (pthreads build),
-// whose thread count is fixed from OMP_NUM_THREADS at start-up and not
-// changed by at::set_num_threads: a one-thread reference run is reproduced
-// only when both are set (bf16 GEMMs are ATen's own and follow ATen's count).
-class Threads {
- public:
-  explicit Threads(int n) : saved_(at::get_num_threads()) {
-    using Get = int (*)();
-    if (auto get = reinterpret_cast<Get>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads")))
-      saved_blas_ = get();
-    set(n, n);
-  }
-  ~Threads() { set(saved_, saved_blas_); }
-
- private:
-  static void set(int n, int blas) {
-    at::set_num_threads(n);
-    using Set = void (*)(int);
-    auto f = reinterpret_cast<Set>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
-    if (f && blas > 0) f(blas);
-  }
-  int saved_;
-  int saved_blas_ = 0;
-};
+using rip::sd::test::Threads;
 
 TEST(ClipTextConfig, ReadsTheTinyConfigs) {
   const auto sd2 = ClipTextConfig::load(sd_data() / "tiny-sd2" / "text_encoder" / "config.json");
