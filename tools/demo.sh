@@ -1,18 +1,21 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
-# The main job: install what is missing, build, and run a recursion of a
-# painting with cvinpaint (128 px masks, 400 % inpainted = 64 iterations on
-# 512x512), writing the MP4, the CSV and the plot into one folder.
+# The main job: install what is missing, build, and run a small RIP study
+# with rip-study (studies/demo.toml: three images from Debian's opencv-doc,
+# cvinpaint Telea, 64/128/256 px masks, 200 % inpainted, SSIM, MS-SSIM and
+# PSNR, three seeds on Starry Night), then draw its report and say where the
+# HTML page is.
 #
-#   tools/demo.sh [IMAGE] [OUTPUT-FOLDER] [rip-run options...]
+#   tools/demo.sh [SPEC] [OUTPUT-FOLDER] [rip-study run options...]
 #
-# IMAGE defaults to Van Gogh's Starry Night from Debian's opencv-doc.
+# Run it again to continue an interrupted study; finished runs are kept.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/setup-debian.sh
-image="${1:-/usr/share/doc/opencv-doc/examples/data/starry_night.jpg}"
-out="${2:-rip-output/$(basename "${image%.*}")}"
+spec="${1:-studies/demo.toml}"
+out="${2:-rip-output/$(basename "${spec%.*}")}"
 shift $(( $# > 2 ? 2 : $# ))
-exec meson devenv -C build -w "$PWD" rip-run --image "$image" --out "$out" \
-  --size 128 --inpaint 4.0 --frames "$@"
+study() { meson devenv -C build -w "$PWD" rip-study "$@"; }
+study run "$spec" "$out" "$@"
+study report "$out"

@@ -25,7 +25,9 @@ packages=(
   python3-matplotlib python3-numpy
 )
 if [[ "${1:-}" == "--tests" ]]; then
-  packages+=(libgtest-dev)
+  # chromium: the rip-study-report test opens the HTML report headless;
+  # strace: rip-study-sd counts how often the model is read.
+  packages+=(libgtest-dev chromium strace)
 fi
 
 missing=()

@@ -17,6 +17,47 @@ cd "$work"
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
+# rip-study: a small study on three opencv-doc images (256x256, 64 and 128 px
+# masks, 100 %: 16 and 4 iterations), plus a second seed on one image: 8 runs.
+study_images() {
+  mkdir -p img
+  for f in starry_night baboon fruits; do
+    cp "/usr/share/doc/opencv-doc/examples/data/$f.jpg" img/
+  done
+}
+study_spec() {  # study_spec FILE [TOP-LEVEL-TOML-LINE...]
+  local file="$1"; shift
+  cat > "$file" <<EOF
+name = "test"
+mask_sizes = [64, 128]
+inpaint = 1.0
+metrics = ["ssim", "psnr"]
+$(printf '%s\n' "$@")
+[images]
+folder = "img"
+glob = "*.jpg"
+width = 256
+height = 256
+[seed_spread]
+images = ["starry_night"]
+seeds = [0, 1]
+[keep]
+every = 4
+EOF
+}
+rip_study() { /usr/bin/python3 "$root/tools/rip-study" "$@"; }
+expect_error() {  # expect_error MESSAGE COMMAND...: fails, says MESSAGE
+  local msg="$1" out; shift
+  if out=$("$@" 2>&1); then fail "accepted: $*"; fi
+  grep -qE "$msg" <<<"$out" || fail "unclear ($*): $out"
+}
+# Checksums of every kept frame, to compare two outputs' frames.
+frame_sums() { (cd "$1/frames" && find . -type f -name '*.png' | sort | xargs md5sum); }
+same_study() {  # same_study REF OUT: the same rows and the same frames
+  cmp "$1/results.csv" "$2/results.csv" || fail "$2/results.csv differs from $1's"
+  [[ "$(frame_sums "$1")" == "$(frame_sums "$2")" ]] || fail "$2's frames differ from $1's"
+}
+
 count_mp4_frames() {
   gst-launch-1.0 filesrc location="$1" ! qtdemux ! fakesink silent=false -v 2>&1 \
     | grep -c "last-message = chain" || true
@@ -83,6 +124,9 @@ case "$1" in
         gst-inspect-1.0 "$e" >/dev/null || fail "installed plugin lacks $e"
     done
     [[ -x "$work/root/usr/local/bin/rip-run" ]] || fail "rip-run not installed"
+    # The installed rip-study finds its modules next to it.
+    "$work/root/usr/local/bin/rip-study" plan "$root/studies/demo.toml" \
+      | grep -q "demo: 3 images, 15 runs" || fail "installed rip-study does not run"
     ;;
   rip-inpaint)
     cli="${RIP_BUILD_ROOT:?}/tools/rip-inpaint"
@@ -105,6 +149,172 @@ PY
     grep -q "nope.png' does not exist" <<<"$out" || fail "unclear: $out"
     if out=$("$cli" --image a 2>&1); then fail "missing --model accepted"; fi
     grep -q "are required" <<<"$out" || fail "unclear: $out"
+    ;;
+  rip-study)
+    study_images
+    echo "not an image" > img/broken.jpg
+    study_spec spec.toml
+    rip_study run spec.toml out 2> log || { cat log; fail "rip-study run failed"; }
+    cat log
+    # 3 good images x 2 sizes + a second seed x 2 sizes = 8 runs done; the
+    # broken image's 2 runs fail, with the reason, and the rest go on.
+    grep -q "8 runs done, 2 failed of 10" log || fail "wrong summary"
+    head -1 out/results.csv | grep -qx \
+      "image,mask_size,seed,iteration,inpainted_fraction,mask_x,mask_y,mask_width,mask_height,ssim,psnr" \
+      || fail "bad results.csv header"
+    # rows: per image and seed 17 + 5 (seed frame + iterations)
+    [[ $(wc -l < out/results.csv) == $((1 + 4 * 22)) ]] || fail "$(wc -l < out/results.csv) lines in results.csv"
+    grep -q "^starry_night,128,1,4,1," out/results.csv || fail "no last row of starry_night 128 px seed 1"
+    grep -q "^broken__m64__s0,broken,.*broken.jpg" out/failures.csv || fail "broken image not in failures.csv"
+    tail -n +2 out/failures.csv | cut -d, -f6- | grep -q "broken.jpg" || fail "the reason lacks the file"
+    for k in 00000 00004 00008 00012 00016; do
+      [[ -s out/frames/baboon__m64__s0/iter_$k.png ]] || fail "frame $k not kept"
+    done
+    [[ $(ls out/frames/baboon__m64__s0 | wc -l) == 5 ]] || fail "extra frames kept"
+    [[ "$(ls out/frames/baboon__m128__s0)" == $'iter_00000.png\niter_00004.png' ]] || fail "128 px frames"
+    msg=$(rip_study status out)
+    grep -q "8 done, 2 failed, 0 to do of 10 runs" <<<"$msg" || fail "status: $msg"
+    # A finished study is not redone; failed runs stay failed unless asked.
+    msg=$(rip_study run spec.toml out 2>&1)
+    grep -q "10 already done or failed, 0 to do" <<<"$msg" || fail "finished runs redone: $msg"
+    msg=$(rip_study run spec.toml out --retry-failed 2>&1)
+    grep -q "8 already done or failed, 2 to do" <<<"$msg" || fail "--retry-failed: $msg"
+    ;;
+  rip-study-resume)
+    study_images
+    study_spec spec.toml
+    # 200 %: long enough runs that the kills land inside them.
+    sed -i 's/^inpaint = 1.0/inpaint = 2.0/' spec.toml
+    rip_study run spec.toml ref -q -j 2
+    # SIGKILL it twice at different points, then let it finish.
+    for done_before_kill in 1 4; do
+      # exec: $! must be Python itself, not a subshell around it.
+      (exec /usr/bin/python3 "$root/tools/rip-study" run spec.toml out -q -j 2) & pid=$!
+      for _ in $(seq 1200); do
+        n=$(ls out/runs/ 2>/dev/null | grep -c '\.csv$' || true)
+        (( n >= done_before_kill )) && break
+        sleep 0.05
+      done
+      kill -KILL "$pid"; wait "$pid" || true
+      n=$(ls out/runs/ | grep -c '\.csv$' || true)
+      echo "killed with $n of 8 runs done, in flight: $(ls out/work | grep -v lock | tr '\n' ' ')"
+      (( n < 8 )) || fail "the study finished before the kill; make it longer"
+    done
+    stat -c '%n %i %Y' out/runs/*.csv > before
+    rip_study run spec.toml out -q
+    same_study ref out
+    # A finished run is never redone: its file is the same file.
+    while read -r name inode mtime; do
+      [[ "$(stat -c '%i %Y' "$name")" == "$inode $mtime" ]] || fail "$name was rewritten"
+    done < before
+    [[ -z "$(find out/work -mindepth 1 -type d)" ]] || fail "half-done runs left in out/work"
+    [[ -z "$(find out -name '*.tmp-*')" ]] || fail "temporary files left"
+    ;;
+  rip-study-shard)
+    study_images
+    study_spec spec.toml
+    rip_study run spec.toml ref -q
+    rip_study run spec.toml s0 --shard 0/2 -q
+    rip_study run spec.toml s1 --shard 1/2 -q
+    r0=$(tail -n +2 s0/results.csv | wc -l); r1=$(tail -n +2 s1/results.csv | wc -l)
+    (( r0 > 0 && r1 > 0 && r0 + r1 == $(tail -n +2 ref/results.csv | wc -l) )) \
+      || fail "shards hold $r0 + $r1 rows"
+    rip_study merge merged s0 s1
+    same_study ref merged
+    # Three shards writing into one OUT at once (a shared disk) need no merge.
+    for i in 0 1 2; do rip_study run spec.toml shared --shard $i/3 -q -j 1 & done
+    wait
+    rip_study merge shared shared >/dev/null
+    same_study ref shared
+    expect_error "need 0 <= i < N" rip_study run spec.toml x --shard 2/2
+    ;;
+  rip-study-report)
+    command -v chromium >/dev/null || { echo "SKIP: chromium missing (tools/setup-debian.sh --tests installs it)"; exit 77; }
+    study_images
+    echo "not an image" > img/broken.jpg
+    study_spec spec.toml
+    printf '[report]\nimages = ["starry_night"]\n' >> spec.toml
+    rip_study run spec.toml out -q
+    msg=$(rip_study report out)
+    echo "$msg"
+    grep -q "report: $work/out/report/index.html" <<<"$msg" || fail "report path not printed"
+    for f in drift-mean drift-scatter seeds curves-starry_night strip-starry_night; do
+      [[ -s out/report/$f.png && -s out/report/$f.svg ]] || fail "no $f.png/.svg"
+    done
+    # The page is self-contained (figures inline) and renders in headless
+    # Chromium without console messages, every figure decoded.
+    ! grep -q 'src="http' out/report/index.html || fail "the page loads from the network"
+    HOME="$work" timeout 120 chromium --headless --disable-gpu --no-sandbox \
+      --enable-logging=stderr --v=0 --virtual-time-budget=10000 \
+      --dump-dom "file://$work/out/report/index.html" > dom.html 2> chromium.log \
+      || { cat chromium.log; fail "chromium failed"; }
+    grep -o '<body[^>]*>' dom.html
+    ! grep ':CONSOLE' chromium.log || fail "console messages in the report"
+    grep -q 'data-figures="5" data-figures-loaded="5"' dom.html || fail "not every figure shows"
+    grep -q "broken__m64__s0" dom.html || fail "the failed runs are not listed"
+    ;;
+  rip-study-errors)
+    study_images
+    study_spec bad.toml 'mask_size = 3'
+    expect_error "unknown key 'mask_size' in the spec" rip_study run bad.toml o
+    study_spec bad.toml
+    sed -i 's/^metrics = .*/metrics = ["lpips"]/' bad.toml
+    expect_error "unknown metric 'lpips'" rip_study run bad.toml o
+    study_spec bad.toml
+    sed -i 's/^mask_sizes = .*/mask_sizes = [100]/' bad.toml
+    expect_error "mask size 100 does not divide the 256x256 frame" rip_study run bad.toml o
+    sed -i 's/^folder = "img"/folder = "nope"/; s/^mask_sizes = .*/mask_sizes = [64]/' bad.toml
+    expect_error "folder '.*nope' does not exist" rip_study run bad.toml o
+    study_spec bad.toml
+    printf '[inpainter]\nmethod = "bogus"\n' >> bad.toml
+    expect_error "method 'bogus' is not one of" rip_study run bad.toml o
+    echo 'mask_sizes = [' > bad.toml
+    expect_error "is not valid TOML" rip_study run bad.toml o
+    # An OUT folder keeps its settings: other metrics there are refused.
+    study_spec ok.toml
+    sed -i 's/^inpaint = 1.0/inpaint = 0.25/' ok.toml
+    rip_study run ok.toml o -q
+    sed -i 's/^metrics = .*/metrics = ["psnr"]/' ok.toml
+    expect_error "holds a study run with other settings \(metrics\)" rip_study run ok.toml o
+    expect_error "not a rip-study output" rip_study report nope
+    # A problem that would fail every run (here: LPIPS weights missing) stops
+    # the study and is not recorded against the images.
+    study_spec lp.toml 'lpips_weights = "nowhere"'
+    sed -i 's/^metrics = .*/metrics = ["psnr", "lpips-alex"]/' lp.toml
+    TORCH_HOME="$work/none" expect_error "stopped: .*lpips" rip_study run lp.toml lp
+    [[ -z "$(ls lp/runs)" ]] || fail "runs recorded after a study-wide error"
+    # The example specs are valid (the reference one needs ../shared).
+    rip_study plan "$root/studies/demo.toml" | tail -1 | grep -q "demo: 3 images, 15 runs, 840 iterations" \
+      || fail "studies/demo.toml"
+    if [[ -d "$RIP_SHARED_DIR/data/paintings" ]]; then
+      sed "s|\.\./\.\./shared|$RIP_SHARED_DIR|" "$root/studies/reference-study.toml" > ref.toml
+      rip_study plan ref.toml | tail -1 | grep -q "runs, .* iterations" || fail "studies/reference-study.toml"
+    fi
+    ;;
+  rip-study-sd)
+    # The same study through sdinpaint (the tiny test model, 64x64).
+    model="$root/tests/data/sd/tiny-sd2"
+    if ! gst-inspect-1.0 sdinpaint >/dev/null 2>&1; then
+      echo "SKIP: sdinpaint not built (no libtorch)"; exit 77
+    fi
+    study_images
+    study_spec sd.toml
+    sed -i 's/^mask_sizes = .*/mask_sizes = [32]/; s/^width = .*/width = 64/; s/^height = .*/height = 64/' sd.toml
+    printf '[inpainter]\nelement = "sdinpaint"\nmodel = "%s"\nsteps = 2\n' "$model" >> sd.toml
+    # The model is loaded once for the whole study, not once per run.
+    if strace -f -o /dev/null true 2>/dev/null; then
+      strace -f -e trace=openat -o trace.txt /usr/bin/python3 "$root/tools/rip-study" run sd.toml a -q
+      loads=$(grep -c "tiny-sd2/unet/diffusion_pytorch_model" trace.txt || true)
+      [[ "$loads" == 1 ]] || fail "the UNet weights were read $loads times for 4 runs"
+    else
+      echo "SKIP (part): strace cannot run here, model loads not counted"
+      rip_study run sd.toml a -q
+    fi
+    rip_study run sd.toml b -q -j 2
+    # rows: 4 runs x (seed + 4 iterations); the same with two loops at a time
+    [[ $(wc -l < a/results.csv) == 21 ]] || fail "$(wc -l < a/results.csv) lines"
+    same_study a b
+    grep -q 'sdinpaint model=.*seed=\\"1\\"' a/study.json || fail "seed 1 not passed to sdinpaint"
     ;;
   doc-pipelines)
     /usr/bin/python3 "$root/tests/scripts/run_doc_pipelines.py" "$root"
