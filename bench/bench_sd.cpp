@@ -5,6 +5,7 @@
 //
 //   build/bench/bench-sd MODEL unet1|unet2|inpaint-empty|inpaint-prompt [STEPS] [SIZE]
 //
+// vae: one VAE encode and decode at SIZE (the fixed part of an inpaint).
 // unet1 / unet2: one UNet call at SIZE (batch 1 = our step with the empty
 // prompt, batch 2 = a classifier-free-guidance step); inpaint-*: a whole
 // inpaint with STEPS steps. Prints one JSON line like
@@ -30,6 +31,7 @@
 
 #include "rip/memory.h"
 #include "rip/sd/models/unet.h"
+#include "rip/sd/models/vae.h"
 #include "rip/sd/pipeline/inpaint_pipeline.h"
 
 // CPU time of the whole process (all threads), user + system: on a machine
@@ -54,7 +56,7 @@ int
 main(int argc, char** argv)
 {
   if (argc < 3) {
-    std::fprintf(stderr, "usage: bench-sd MODEL unet1|unet2|inpaint-empty|"
+    std::fprintf(stderr, "usage: bench-sd MODEL unet1|unet2|vae|inpaint-empty|"
         "inpaint-prompt [STEPS] [SIZE]\n");
     return 2;
   }
@@ -63,7 +65,7 @@ main(int argc, char** argv)
   rip::keep_freed_memory();
   const int steps = argc > 3 ? std::stoi(argv[3]) : 50;
   const int size = argc > 4 ? std::stoi(argv[4]) : 512;
-  double seconds = 0, cpu = -1;
+  double seconds = 0, cpu = -1, encode_s = -1, decode_s = -1;
   try {
     if (what == "unet1" || what == "unet2") {
       c10::InferenceMode guard;
@@ -99,6 +101,39 @@ main(int argc, char** argv)
         seconds = r == 0 ? s : std::min(seconds, s);
         cpu = r == 0 ? c : std::min(cpu, c);
         recorder.reset();
+      }
+    } else if (what == "vae") {
+      // VAE encode of a SIZE image (channels-last, as the pipeline hands it
+      // over) and decode of its latents: the fixed part of every inpaint.
+      c10::InferenceMode guard;
+      auto vae = rip::sd::AutoencoderKL::load(
+          std::filesystem::path(model) / "vae", "", at::kFloat,
+          at::Device(at::kCPU));
+      auto gen = at::make_generator<at::CPUGeneratorImpl>(0);
+      const auto f32 = at::TensorOptions().dtype(at::kFloat);
+      auto x = (at::rand({1, size, size, 3}, gen, f32) * 2 - 1)
+                   .permute({0, 3, 1, 2});
+      auto z = at::randn({1, 4, size / 8, size / 8}, gen, f32);
+      vae.encode_moments(x);  // warm-up
+      vae.decode(z);
+      const char* repeats_env = std::getenv("RIP_BENCH_REPEATS");
+      const int repeats = repeats_env ? std::max(1, std::atoi(repeats_env)) : 1;
+      for (int r = 0; r < repeats; ++r) {
+        const double c0 = cpu_seconds();
+        auto t0 = std::chrono::steady_clock::now();
+        vae.encode_moments(x);
+        auto t1 = std::chrono::steady_clock::now();
+        vae.decode(z);
+        auto t2 = std::chrono::steady_clock::now();
+        const double c = cpu_seconds() - c0;
+        const double e = std::chrono::duration<double>(t1 - t0).count();
+        const double d = std::chrono::duration<double>(t2 - t1).count();
+        if (r == 0 || e + d < seconds) {
+          seconds = e + d;
+          encode_s = e;
+          decode_s = d;
+        }
+        cpu = r == 0 ? c : std::min(cpu, c);
       }
     } else if (what == "inpaint-empty" || what == "inpaint-prompt") {
       rip::sd::PipelineOptions options;
@@ -137,8 +172,10 @@ main(int argc, char** argv)
   }
   std::printf("{\"what\": \"%s\", \"steps\": %d, \"size\": %d, "
       "\"threads\": %d, \"seconds\": %.3f, \"cpu_seconds\": %.3f, "
-      "\"peak_rss_mib\": %.0f}\n",
+      "%s\"peak_rss_mib\": %.0f}\n",
       what.c_str(), steps, size, at::get_num_threads(), seconds, cpu,
+      encode_s < 0 ? "" : ("\"encode_seconds\": " + std::to_string(encode_s) +
+          ", \"decode_seconds\": " + std::to_string(decode_s) + ", ").c_str(),
       peak_rss_mib());
   return 0;
 }

@@ -3,7 +3,8 @@
 
   tests/data/sd/harness_python.sh bench/bench_sd_diffusers.py MODEL WHAT [STEPS] [SIZE]
 
-WHAT: unet1 (one UNet call, batch 1), unet2 (batch 2: one CFG step),
+WHAT: unet1 (one UNet call, batch 1), unet2 (batch 2: one CFG step), vae
+(one VAE encode and decode),
 inpaint-empty (whole inpaint, empty prompt), inpaint-prompt (with a prompt).
 Prints one JSON line: seconds, peak RSS (MiB), threads.
 """
@@ -54,6 +55,26 @@ with torch.no_grad():
             result["cpu_seconds"] = min(result.get("cpu_seconds", c), c)
             if trace and r == 0:
                 prof.export_chrome_trace(trace)
+    elif what == "vae":
+        g = torch.Generator().manual_seed(0)
+        # Channels-last, as the pipeline's image processor hands it over.
+        x = (torch.rand(1, size, size, 3, generator=g) * 2 - 1).permute(
+            0, 3, 1, 2)
+        z = torch.randn(1, 4, size // 8, size // 8, generator=g)
+        pipe.vae.encode(x)  # warm-up
+        pipe.vae.decode(z)
+        repeats = max(1, int(os.environ.get("RIP_BENCH_REPEATS", "1")))
+        for r in range(repeats):
+            t0, c0 = time.perf_counter(), time.process_time()
+            pipe.vae.encode(x)
+            t1 = time.perf_counter()
+            pipe.vae.decode(z)
+            t2 = time.perf_counter()
+            c = time.process_time() - c0
+            if r == 0 or t2 - t0 < result["seconds"]:
+                result.update(seconds=t2 - t0, encode_seconds=t1 - t0,
+                              decode_seconds=t2 - t1)
+            result["cpu_seconds"] = min(result.get("cpu_seconds", c), c)
     else:
         image = Image.new("RGB", (size, size), (120, 90, 60))
         mask = Image.new("L", (size, size), 0)
