@@ -44,6 +44,15 @@ cpu_seconds()
   return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+// RIP_BENCH_REPEATS=N: time N calls and keep the best (a 2-core VM shared
+// with other work is noisy; the best call is the machine's speed).
+static int
+bench_repeats()
+{
+  const char* env = std::getenv("RIP_BENCH_REPEATS");
+  return env ? std::max(1, std::atoi(env)) : 1;
+}
+
 static double
 peak_rss_mib()
 {
@@ -87,10 +96,7 @@ main(int argc, char** argv)
       if (profile && *profile)
         recorder = std::make_unique<torch::autograd::profiler::RecordProfile>(
             std::string(profile));
-      // RIP_BENCH_REPEATS=N: the best of N timed calls (a 2-core VM shared
-      // with other work is noisy; the best call is the machine's speed).
-      const char* repeats_env = std::getenv("RIP_BENCH_REPEATS");
-      const int repeats = repeats_env ? std::max(1, std::atoi(repeats_env)) : 1;
+      const int repeats = bench_repeats();
       for (int r = 0; r < repeats; ++r) {
         const double c0 = cpu_seconds();
         auto t0 = std::chrono::steady_clock::now();
@@ -116,8 +122,7 @@ main(int argc, char** argv)
       auto z = at::randn({1, 4, size / 8, size / 8}, gen, f32);
       vae.encode_moments(x);  // warm-up
       vae.decode(z);
-      const char* repeats_env = std::getenv("RIP_BENCH_REPEATS");
-      const int repeats = repeats_env ? std::max(1, std::atoi(repeats_env)) : 1;
+      const int repeats = bench_repeats();
       for (int r = 0; r < repeats; ++r) {
         const double c0 = cpu_seconds();
         auto t0 = std::chrono::steady_clock::now();
