@@ -7,7 +7,7 @@
 //   rip-inpaint --model DIR --image IN --mask MASK --out OUT [--prompt P]
 //       [--negative-prompt P] [--steps N] [--guidance G] [--strength S]
 //       [--seed S] [--scheduler NAME] [--no-paste-back] [--device D]
-//       [--dtype T] [--height H --width W] [--quiet]
+//       [--dtype T] [--height H --width W] [--threads N] [--quiet]
 //
 // Like diffusers: mask white = repaint (binarised at 50 %); the output size
 // is --height x --width, by default the model's (512x512 for SD2), and
@@ -22,6 +22,7 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include "rip/blas_threading.h"
 #include "rip/error.h"
 #include "rip/memory.h"
 #include "rip/image_io.h"
@@ -37,12 +38,13 @@ usage(FILE* out)
       "         [--prompt P] [--negative-prompt P] [--steps N] [--guidance G]\n"
       "         [--strength S] [--seed S] [--scheduler NAME] [--no-paste-back]\n"
       "         [--device cpu|cuda|cuda:N] [--dtype fp32|fp16|bf16]\n"
-      "         [--height H] [--width W] [--quiet]\n"
+      "         [--height H] [--width W] [--threads N] [--quiet]\n"
       "Stable Diffusion inpainting as diffusers' StableDiffusionInpaintPipeline\n"
       "runs it (defaults: 50 steps, guidance 7.5, strength 1, seed 0, the\n"
       "model's scheduler). MASK: white = repaint. With paste-back (default)\n"
       "only the masked pixels of IN change; --no-paste-back gives diffusers'\n"
-      "raw output.\n",
+      "raw output. --threads: CPU threads (default OMP_NUM_THREADS, else every\n"
+      "CPU available).\n",
       out);
 }
 
@@ -84,7 +86,7 @@ main(int argc, char** argv)
   rip::sd::PipelineOptions options;
   rip::sd::InpaintSettings settings;
   std::string image_path, mask_path, out_path;
-  int height = 0, width = 0;
+  int height = 0, width = 0, threads = 0;
   bool quiet = false;
 
   for (int i = 1; i < argc; i++) {
@@ -131,6 +133,8 @@ main(int argc, char** argv)
       height = int(to_int(a, value()));
     } else if (a == "--width") {
       width = int(to_int(a, value()));
+    } else if (a == "--threads") {
+      threads = int(to_int(a, value()));
     } else if (a == "--quiet" || a == "-q") {
       quiet = true;
     } else {
@@ -145,6 +149,7 @@ main(int argc, char** argv)
   }
 
   try {
+    rip::sd::set_compute_threads(threads);
     auto t0 = std::chrono::steady_clock::now();
     auto pipeline = rip::sd::InpaintPipeline::load(options);
     const int size = pipeline->default_size();
@@ -168,6 +173,10 @@ main(int argc, char** argv)
     if (mask.cols != W || mask.rows != H)
       cv::resize(mask, mask, cv::Size(W, H), 0, 0, cv::INTER_LANCZOS4);
 
+    if (!quiet) {
+      const std::string advice = rip::blas_advice();
+      if (!advice.empty()) std::fprintf(stderr, "rip-inpaint: %s\n", advice.c_str());
+    }
     auto t1 = std::chrono::steady_clock::now();
     auto progress = [&](int step, int steps) {
       if (!quiet)

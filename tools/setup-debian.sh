@@ -18,9 +18,11 @@ packages=(
   libopencv-dev libopencv-contrib-dev opencv-doc
   # Stable Diffusion and LPIPS in C++ (CPU build of libtorch 1.13).
   libtorch-dev nlohmann-json3-dev
-  # libtorch uses whatever libblas.so.3 is installed; the reference BLAS is
-  # ~40x slower than OpenBLAS for the models' matrix products.
-  libopenblas0-pthread
+  # libtorch uses whatever libblas.so.3 is selected; the reference BLAS is
+  # ~40x slower than OpenBLAS for the models' matrix products, and OpenBLAS's
+  # OpenMP build shares libtorch's thread pool (the pthreads build fights it:
+  # 1.7x slower on 2 cores). Selected below.
+  libopenblas0-openmp
   python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0
   python3-matplotlib python3-numpy
 )
@@ -47,6 +49,27 @@ if (( ${#missing[@]} )); then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+
+# Select OpenBLAS's OpenMP build for libblas.so.3, liblapack.so.3 and
+# libopenblas.so.0 (the other two link the third: all three must agree) unless
+# the administrator chose another by hand (manual mode pointing elsewhere).
+multiarch="$(gcc -dumpmachine)"
+openmp_dir="/usr/lib/$multiarch/openblas-openmp"
+for lib in libblas.so.3 libopenblas.so.0 liblapack.so.3; do
+  name="$lib-$multiarch"
+  query="$(update-alternatives --query "$name" 2>/dev/null || true)"
+  status="$(sed -n 's/^Status: //p' <<<"$query")"
+  value="$(sed -n 's/^Value: //p' <<<"$query")"
+  [[ "$value" == "$openmp_dir/$lib" || ! -e "$openmp_dir/$lib" ]] && continue
+  if [[ "$status" == manual ]]; then
+    echo "gst-rip: $name is set by hand to $value; leaving it (docs/building.md: BLAS)" >&2
+    continue
+  fi
+  echo "gst-rip: selecting $openmp_dir/$lib for $lib"
+  sudo=""
+  [[ $(id -u) -ne 0 ]] && sudo="sudo"
+  $sudo update-alternatives --set "$name" "$openmp_dir/$lib" >/dev/null
+done
 
 if [[ ! -f build/build.ninja ]]; then
   meson setup build >/dev/null

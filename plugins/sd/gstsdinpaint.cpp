@@ -29,7 +29,13 @@
  * twice. Prompt embeddings are computed once.
  *
  * A progress message `sdinpaint-progress` (fields `frame` guint64, `step`,
- * `steps` gint) is posted after every denoising step.
+ * `steps` gint) is posted after every denoising step. A warning message is
+ * posted once per process when libtorch's BLAS will make it slow (the
+ * reference BLAS, or OpenBLAS's pthreads build with more than one thread),
+ * saying what to install.
+ *
+ * #GstSdInpaint:threads sets libtorch's thread count for the whole process
+ * when the model loads (0: OMP_NUM_THREADS, else every CPU available).
  *
  * ## Example launch line
  * |[
@@ -51,6 +57,7 @@
 
 #include "framemat.h"
 #include "rip/error.h"
+#include "rip/blas_threading.h"
 #include "rip/memory.h"
 #include "rip/sd/pipeline/inpaint_pipeline.h"
 #include "ripmask.h"
@@ -65,6 +72,7 @@ GST_DEBUG_CATEGORY_STATIC (sdinpaint_debug);
 #define DEFAULT_DEVICE "cpu"
 #define DEFAULT_DTYPE "fp32"
 #define DEFAULT_PASTE_BACK TRUE
+#define DEFAULT_THREADS 0
 
 enum
 {
@@ -80,6 +88,7 @@ enum
   PROP_DEVICE,
   PROP_DTYPE,
   PROP_PASTE_BACK,
+  PROP_THREADS,
 };
 
 namespace {
@@ -89,6 +98,7 @@ struct Settings {
   rip::sd::InpaintSettings inpaint;
   std::string device = DEFAULT_DEVICE;
   std::string dtype = DEFAULT_DTYPE;
+  guint threads = DEFAULT_THREADS;
 };
 
 struct State {
@@ -167,6 +177,9 @@ gst_sd_inpaint_set_property (GObject * object, guint prop_id,
     case PROP_PASTE_BACK:
       s.inpaint.paste_back = g_value_get_boolean (value);
       break;
+    case PROP_THREADS:
+      s.threads = g_value_get_uint (value);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -218,6 +231,9 @@ gst_sd_inpaint_get_property (GObject * object, guint prop_id,
     case PROP_PASTE_BACK:
       g_value_set_boolean (value, s.inpaint.paste_back);
       break;
+    case PROP_THREADS:
+      g_value_set_uint (value, s.threads);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -242,6 +258,7 @@ gst_sd_inpaint_start (GstBaseTransform * trans)
   // A UNet step frees and reallocates hundreds of MB: keep them in the
   // process instead of faulting them in again every step (rip/memory.h).
   rip::keep_freed_memory ();
+  const int threads = rip::sd::set_compute_threads (static_cast < int >(s.threads));
   try {
     GST_INFO_OBJECT (self, "loading %s (%s, %s)", s.model.c_str (),
         s.device.c_str (), s.dtype.c_str ());
@@ -253,6 +270,17 @@ gst_sd_inpaint_start (GstBaseTransform * trans)
             s.dtype.c_str ()));
     return FALSE;
   }
+  // Once per process: a slow BLAS set-up costs every frame, and the user
+  // can fix it (rip/blas_threading.h says why).
+  static const std::string blas_advice = rip::blas_advice ();
+  static gboolean blas_advised = FALSE;
+  if (!blas_advice.empty () && !g_atomic_int_exchange (&blas_advised, TRUE))
+    GST_ELEMENT_WARNING (self, RESOURCE, SETTINGS,
+        ("sdinpaint will run slower than it can: %s", blas_advice.c_str ()),
+        ("BLAS: %s, %d threads", rip::blas_name (rip::loaded_blas ()),
+            rip::openmp_threads ()));
+  GST_INFO_OBJECT (self, "BLAS: %s, %d threads",
+      rip::blas_name (rip::loaded_blas ()), threads);
   delete self->state;
   self->state = state.release ();
   return TRUE;
@@ -393,6 +421,12 @@ gst_sd_inpaint_class_init (GstSdInpaintClass * klass)
           "Change only the masked pixels (the study); off = diffusers' raw "
           "output, where the VAE also touches unmasked pixels",
           DEFAULT_PASTE_BACK, rw));
+  g_object_class_install_property (gobject_class, PROP_THREADS,
+      g_param_spec_uint ("threads", "Threads",
+          "CPU threads for libtorch, set for the whole process when the model "
+          "loads (READY to PAUSED); 0 = OMP_NUM_THREADS when set, else every "
+          "CPU the process may use. Results differ in the last bits between "
+          "thread counts", 0, 1024, DEFAULT_THREADS, rw));
 
   gst_element_class_set_static_metadata (element_class,
       "Stable Diffusion inpainting", "Filter/Effect/Video",

@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 //
 // Thread counts for the parity tests. Debian's libtorch runs fp32 GEMMs in
-// OpenBLAS (pthreads build), whose thread count is fixed from
-// OMP_NUM_THREADS at start-up and not changed by at::set_num_threads: a
-// one-thread reference run is reproduced bit for bit only when both are set
-// (bf16 GEMMs are ATen's own and follow ATen's count).
+// OpenBLAS. Its pthreads build keeps its own thread count, fixed from
+// OMP_NUM_THREADS at start-up and not changed by at::set_num_threads; its
+// OpenMP build (what tools/setup-debian.sh selects) follows OpenMP's count.
+// A one-thread reference run is reproduced bit for bit only when both are
+// set, so set both whichever build is loaded (bf16 GEMMs are ATen's own and
+// follow ATen's count).
 #pragma once
 
 #include <dlfcn.h>

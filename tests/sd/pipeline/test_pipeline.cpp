@@ -10,6 +10,7 @@
 // shortcut runs the UNet on a batch of one instead of two; DDIM's and the
 // multistep schedulers' float rounding), a pixel may land on the other side
 // of a .5 rounding boundary: at most 1 level, on well under 1 % of values.
+#include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 
 #include <filesystem>
@@ -19,6 +20,7 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include "rip/blas_threading.h"
 #include "rip/error.h"
 #include "rip/image_io.h"
 #include "rip/sd/pipeline/inpaint_pipeline.h"
@@ -310,3 +312,28 @@ TEST_F(Pipeline, TruncatedWeightsNameTheFile)
 }
 
 }  // namespace
+
+// rip/blas_threading.h: libtorch links libblas.so.3, so the kind is known
+// once it is loaded, and the advice is given exactly for the slow set-ups.
+TEST(BlasThreading, NamesTheLoadedBlasAndAdvisesOnlyWhenSlow)
+{
+  at::mm(at::ones({8, 8}), at::ones({8, 8}));  // libtorch, and its BLAS, in use
+  const rip::BlasKind kind = rip::loaded_blas();
+  std::printf("BLAS: %s, %d OpenMP threads\n", rip::blas_name(kind), rip::openmp_threads());
+  ASSERT_NE(kind, rip::BlasKind::kUnknown)
+      << "Debian's libtorch calls libblas.so.3: OpenBLAS or the reference BLAS";
+  {
+    rip::sd::test::Threads two(2);
+    EXPECT_EQ(rip::openmp_threads(), 2) << "at::set_num_threads sets OpenMP's count";
+    const std::string advice = rip::blas_advice();
+    if (kind == rip::BlasKind::kOpenBlasOpenMp || kind == rip::BlasKind::kOpenBlasSerial) {
+      EXPECT_EQ(advice, "");
+    } else {
+      EXPECT_NE(advice.find("libopenblas0-openmp"), std::string::npos) << advice;
+    }
+  }
+  rip::sd::test::Threads one(1);
+  if (kind == rip::BlasKind::kOpenBlasPthreads) {
+    EXPECT_EQ(rip::blas_advice(), "") << "one thread: nothing competes";
+  }
+}

@@ -9,8 +9,11 @@
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Context.h>
+#include <ATen/Parallel.h>
+#include <sched.h>
 #include <c10/core/InferenceMode.h>
 
+#include <cstdlib>
 #include <map>
 #include <mutex>
 
@@ -403,6 +406,21 @@ InpaintPipeline::inpaint(const cv::Mat& image, const cv::Mat& mask,
     image.copyTo(result, keep);
   }
   return result;
+}
+
+int
+set_compute_threads(int n)
+{
+  if (n <= 0) {
+    const char* env = std::getenv("OMP_NUM_THREADS");
+    n = env ? std::atoi(env) : 0;
+  }
+  if (n <= 0) {
+    cpu_set_t set;
+    n = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 1;
+  }
+  at::set_num_threads(n);
+  return at::get_num_threads();
 }
 
 }  // namespace rip::sd

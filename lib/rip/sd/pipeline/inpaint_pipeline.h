@@ -74,4 +74,12 @@ class InpaintPipeline {
 // rip::Error with what to do otherwise (e.g. CUDA asked of a CPU build).
 void check_device(const std::string& device, const std::string& dtype);
 
+// Sets libtorch's intra-op thread count for the whole process (ATen's OpenMP
+// pool, and with OpenBLAS's OpenMP build its matrix products too) and returns
+// it. n = 0 picks OMP_NUM_THREADS when set, else every CPU this process may
+// run on. Why not libtorch's own default: it counts physical cores as its
+// CPU-info library sees them, which is 1 on some 2-CPU VMs (1.8x slower).
+// Results depend on the count in the last bits (docs/models.md).
+int set_compute_threads(int n);
+
 }  // namespace rip::sd
