@@ -3,7 +3,7 @@
 // Speed and peak memory of the Stable Diffusion port, one measurement per
 // process (so the peak memory is that measurement's):
 //
-//   build/bench/bench-sd MODEL unet1|unet2|inpaint-empty|inpaint-prompt [STEPS] [SIZE]
+//   build/bench/bench-sd MODEL unet1|unet2|vae|inpaint-empty|inpaint-prompt [STEPS] [SIZE]
 //
 // vae: one VAE encode and decode at SIZE (the fixed part of an inpaint).
 // unet1 / unet2: one UNet call at SIZE (batch 1 = our step with the empty
@@ -11,7 +11,10 @@
 // inpaint with STEPS steps. Prints one JSON line like
 // bench/bench_sd_diffusers.py does; bench/run-sd-bench.sh runs both and
 // prints the ratios. With RIP_BENCH_PROFILE=FILE set, a unet measurement
-// also writes a Chrome trace of the timed call (both sides).
+// also writes a Chrome trace of the last timed call (both sides). Besides
+// times and peak memory it prints the minor page faults of the timed call,
+// the BLAS libtorch ran on, and output_fnv1a, a hash of the result's bytes:
+// the same hash from two builds or settings means the same bits out.
 #include <sys/resource.h>
 #include <time.h>
 
@@ -22,6 +25,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
@@ -29,6 +33,7 @@
 
 #include <torch/csrc/autograd/profiler_legacy.h>
 
+#include "rip/blas_threading.h"
 #include "rip/memory.h"
 #include "rip/sd/models/unet.h"
 #include "rip/sd/models/vae.h"
@@ -53,6 +58,34 @@ bench_repeats()
   return env ? std::max(1, std::atoi(env)) : 1;
 }
 
+// FNV-1a over the bytes of a result: two builds (or settings) that print
+// the same fingerprint computed the same bits, so a speed change can be
+// shown not to change a result.
+static uint64_t
+fingerprint(const void* data, size_t bytes, uint64_t h = 1469598103934665603ull)
+{
+  const auto* p = static_cast<const unsigned char*>(data);
+  for (size_t i = 0; i < bytes; ++i) h = (h ^ p[i]) * 1099511628211ull;
+  return h;
+}
+
+static uint64_t
+fingerprint(const at::Tensor& t, uint64_t h = 1469598103934665603ull)
+{
+  const at::Tensor c = t.contiguous();
+  return fingerprint(c.data_ptr(), c.numel() * c.element_size(), h);
+}
+
+// Minor page faults so far: on a VM every fault of fresh memory costs
+// microseconds, so the faults of a timed call are part of its time.
+static long
+minor_faults()
+{
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return ru.ru_minflt;
+}
+
 static double
 peak_rss_mib()
 {
@@ -75,6 +108,8 @@ main(int argc, char** argv)
   const int steps = argc > 3 ? std::stoi(argv[3]) : 50;
   const int size = argc > 4 ? std::stoi(argv[4]) : 512;
   double seconds = 0, cpu = -1, encode_s = -1, decode_s = -1;
+  uint64_t output = 0;
+  long faults = -1;
   try {
     if (what == "unet1" || what == "unet2") {
       c10::InferenceMode guard;
@@ -89,18 +124,20 @@ main(int argc, char** argv)
           {b, 77, int64_t(unet.config().cross_attention_dim.at(0))}, gen, f32);
       auto t = at::scalar_tensor(501, at::kLong);
       unet.forward(x, t, ctx);  // warm-up
-      // RIP_BENCH_PROFILE=FILE: a Chrome trace of the timed call's ATen ops
-      // (bench/profile_summary.py compares it with diffusers' trace).
+      // RIP_BENCH_PROFILE=FILE: a Chrome trace of the last timed call's ATen
+      // ops (bench/profile_summary.py compares it with diffusers' trace).
       const char* profile = std::getenv("RIP_BENCH_PROFILE");
       std::unique_ptr<torch::autograd::profiler::RecordProfile> recorder;
-      if (profile && *profile)
-        recorder = std::make_unique<torch::autograd::profiler::RecordProfile>(
-            std::string(profile));
       const int repeats = bench_repeats();
       for (int r = 0; r < repeats; ++r) {
+        if (profile && *profile && r + 1 == repeats)
+          recorder = std::make_unique<torch::autograd::profiler::RecordProfile>(
+              std::string(profile));
         const double c0 = cpu_seconds();
+        const long f0 = minor_faults();
         auto t0 = std::chrono::steady_clock::now();
-        unet.forward(x, t, ctx);
+        output = fingerprint(unet.forward(x, t, ctx));
+        faults = r == 0 ? minor_faults() - f0 : std::min(faults, minor_faults() - f0);
         const double s = std::chrono::duration<double>(
             std::chrono::steady_clock::now() - t0).count();
         const double c = cpu_seconds() - c0;
@@ -125,10 +162,11 @@ main(int argc, char** argv)
       const int repeats = bench_repeats();
       for (int r = 0; r < repeats; ++r) {
         const double c0 = cpu_seconds();
+        const long f0 = minor_faults();
         auto t0 = std::chrono::steady_clock::now();
-        vae.encode_moments(x);
+        output = fingerprint(vae.encode_moments(x));
         auto t1 = std::chrono::steady_clock::now();
-        vae.decode(z);
+        output = fingerprint(vae.decode(z), output);
         auto t2 = std::chrono::steady_clock::now();
         const double c = cpu_seconds() - c0;
         const double e = std::chrono::duration<double>(t1 - t0).count();
@@ -139,6 +177,7 @@ main(int argc, char** argv)
           decode_s = d;
         }
         cpu = r == 0 ? c : std::min(cpu, c);
+        faults = r == 0 ? minor_faults() - f0 : std::min(faults, minor_faults() - f0);
       }
     } else if (what == "inpaint-empty" || what == "inpaint-prompt") {
       rip::sd::PipelineOptions options;
@@ -161,11 +200,14 @@ main(int argc, char** argv)
         pipeline->inpaint(image, mask, warm);
       }
       const double c0 = cpu_seconds();
+      const long f0 = minor_faults();
       auto t0 = std::chrono::steady_clock::now();
-      pipeline->inpaint(image, mask, s);
+      cv::Mat out = pipeline->inpaint(image, mask, s);
+      output = fingerprint(out.data, out.total() * out.elemSize());
       seconds = std::chrono::duration<double>(
           std::chrono::steady_clock::now() - t0).count();
       cpu = cpu_seconds() - c0;
+      faults = minor_faults() - f0;
     } else {
       std::fprintf(stderr, "bench-sd: unknown measurement '%s'\n",
           what.c_str());
@@ -176,11 +218,12 @@ main(int argc, char** argv)
     return 1;
   }
   std::printf("{\"what\": \"%s\", \"steps\": %d, \"size\": %d, "
-      "\"threads\": %d, \"seconds\": %.3f, \"cpu_seconds\": %.3f, "
-      "%s\"peak_rss_mib\": %.0f}\n",
-      what.c_str(), steps, size, at::get_num_threads(), seconds, cpu,
+      "\"threads\": %d, \"blas\": \"%s\", \"seconds\": %.3f, \"cpu_seconds\": %.3f, "
+      "%s\"page_faults\": %ld, \"peak_rss_mib\": %.0f, \"output_fnv1a\": \"%016llx\"}\n",
+      what.c_str(), steps, size, at::get_num_threads(),
+      rip::blas_name(rip::loaded_blas()), seconds, cpu,
       encode_s < 0 ? "" : ("\"encode_seconds\": " + std::to_string(encode_s) +
           ", \"decode_seconds\": " + std::to_string(decode_s) + ", ").c_str(),
-      peak_rss_mib());
+      faults, peak_rss_mib(), static_cast<unsigned long long>(output));
   return 0;
 }

@@ -49,12 +49,14 @@ for what in unet1 unet2 inpaint-empty inpaint-prompt; do
   if [[ $what == unet* && -z "${RIP_BENCH_NO_DEFAULT:-}" ]]; then
     sd=$(field "$(RIP_BENCH_REPEATS=1 ref "$what" "$steps" "$size")" seconds)
   fi
+  blas=$(field "$a" blas)
   sa=$(field "$a" seconds); sb=$(field "$b" seconds)
   ca=$(field "$a" cpu_seconds); cb=$(field "$b" cpu_seconds)
   printf "%-15s %9.2f %9.2f %9.2f %7s %7s %9.2f %9.2f %5.0f/%-5.0f\n" "$what" \
     "$sa" "$sb" "$sd" "$(ratio "$sa" "$sb")" "$(ratio "$ca" "$cb")" "$ca" "$cb" \
     "$(field "$a" peak_rss_mib)" "$(field "$b" peak_rss_mib)"
 done
+echo "BLAS: $blas (both sides load the same libblas.so.3; docs/building.md#blas)"
 cat <<'NOTE'
 diff. s: diffusers with gst-rip's allocator settings; default s: diffusers
 with glibc's defaults (UNet calls only); ratio: gst-rip / diff. (wall);

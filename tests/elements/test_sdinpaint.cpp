@@ -92,6 +92,29 @@ GST_START_TEST (test_unmasked_frame_passes_untouched)
 }
 GST_END_TEST;
 
+GST_START_TEST (test_threads_property_sets_libtorch_threads)
+{
+  // threads=N applies to the whole process when the model loads (libtorch's
+  // own default can be 1 on a 2-CPU VM); read back from libtorch itself.
+  for (int n : {1, 2}) {
+    GstHarness *h = gst_harness_new_parse (("sdinpaint steps=1 threads=" +
+            std::to_string (n) + " model=" + tiny_model ()).c_str ());
+    gst_harness_set_src_caps_str (h,
+        "video/x-raw,format=RGB,width=64,height=64,framerate=1/1");
+    // A frame without a mask passes through, once the model is loaded.
+    cv::Mat in = make_test_image (64, 64, 7);
+    gst_buffer_unref (gst_harness_push_and_pull (h, image_buffer (in)));
+    GstElement *e = gst_harness_find_element (h, "sdinpaint");
+    guint got = 0;
+    g_object_get (e, "threads", &got, NULL);
+    gst_object_unref (e);
+    fail_unless_equals_int (got, n);
+    fail_unless_equals_int (at::get_num_threads (), n);
+    gst_harness_teardown (h);
+  }
+}
+GST_END_TEST;
+
 static void
 count_progress (GstMessage * msg, gpointer data)
 {
@@ -156,6 +179,7 @@ sdinpaint_suite (void)
   tcase_set_timeout (tc, 600);
   tcase_add_test (tc, test_frames_match_pipeline_with_seed_plus_n);
   tcase_add_test (tc, test_unmasked_frame_passes_untouched);
+  tcase_add_test (tc, test_threads_property_sets_libtorch_threads);
   tcase_add_test (tc, test_loop_with_tiny_model);
   tcase_add_test (tc, test_errors);
   suite_add_tcase (s, tc);
