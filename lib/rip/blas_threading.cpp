@@ -43,10 +43,10 @@ const char* blas_name(BlasKind kind) {
 
 namespace {
 const char kInstall[] =
-    " Install libopenblas0-openmp and select it: sudo apt-get install libopenblas0-openmp && "
-    "sudo update-alternatives --set libblas.so.3-x86_64-linux-gnu "
-    "/usr/lib/x86_64-linux-gnu/openblas-openmp/libblas.so.3 (tools/setup-debian.sh does "
-    "both; see docs/building.md).";
+    " Install libopenblas0-openmp and select it with update-alternatives for "
+    "libblas.so.3, libopenblas.so.0 and liblapack.so.3 (all three: the first two "
+    "load the third); tools/setup-debian.sh does both, docs/building.md#blas has "
+    "the commands.";
 }  // namespace
 
 int openmp_threads() {
