@@ -39,15 +39,25 @@ for p in "${packages[@]}"; do
     missing+=("$p")
   fi
 done
+# Runs a command as root: directly when we are, else through sudo. $1 says
+# what it is for, in the error when neither is possible.
+as_root() {
+  local what="$1"; shift
+  if [[ $(id -u) -eq 0 ]]; then
+    "$@"
+  elif command -v sudo >/dev/null; then
+    sudo "$@"
+  else
+    echo "gst-rip: need root (or sudo) to $what" >&2
+    exit 1
+  fi
+}
+
 if (( ${#missing[@]} )); then
   echo "gst-rip: installing ${missing[*]}"
-  sudo=""
-  if [[ $(id -u) -ne 0 ]]; then
-    command -v sudo >/dev/null || { echo "gst-rip: need root (or sudo) to install: ${missing[*]}" >&2; exit 1; }
-    sudo="sudo"
-  fi
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  as_root "install: ${missing[*]}" apt-get update -qq
+  as_root "install: ${missing[*]}" env DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
 # Select OpenBLAS's OpenMP build for libblas.so.3, liblapack.so.3 and
@@ -66,9 +76,7 @@ for lib in libblas.so.3 libopenblas.so.0 liblapack.so.3; do
     continue
   fi
   echo "gst-rip: selecting $openmp_dir/$lib for $lib"
-  sudo=""
-  [[ $(id -u) -ne 0 ]] && sudo="sudo"
-  $sudo update-alternatives --set "$name" "$openmp_dir/$lib" >/dev/null
+  as_root "select $openmp_dir/$lib" update-alternatives --set "$name" "$openmp_dir/$lib" >/dev/null
 done
 
 if [[ ! -f build/build.ninja ]]; then

@@ -270,17 +270,19 @@ gst_sd_inpaint_start (GstBaseTransform * trans)
             s.dtype.c_str ()));
     return FALSE;
   }
-  // Once per process: a slow BLAS set-up costs every frame, and the user
-  // can fix it (rip/blas_threading.h says why).
-  static const std::string blas_advice = rip::blas_advice ();
-  static gboolean blas_advised = FALSE;
-  if (!blas_advice.empty () && !g_atomic_int_exchange (&blas_advised, TRUE))
-    GST_ELEMENT_WARNING (self, RESOURCE, SETTINGS,
-        ("sdinpaint will run slower than it can: %s", blas_advice.c_str ()),
-        ("BLAS: %s, %d threads", rip::blas_name (rip::loaded_blas ()),
-            rip::openmp_threads ()));
-  GST_INFO_OBJECT (self, "BLAS: %s, %d threads",
-      rip::blas_name (rip::loaded_blas ()), threads);
+  const char *blas = rip::blas_name (rip::loaded_blas ());
+  GST_INFO_OBJECT (self, "BLAS: %s, %d threads", blas, threads);
+  // Once per process (the first element to load): a slow BLAS set-up costs
+  // every frame, and the user can fix it (rip/blas_threading.h says why).
+  static const bool blas_checked = [&] {
+    const std::string advice = rip::blas_advice ();
+    if (!advice.empty ())
+      GST_ELEMENT_WARNING (self, RESOURCE, SETTINGS,
+          ("sdinpaint will run slower than it can: %s", advice.c_str ()),
+          ("BLAS: %s, %d threads", blas, threads));
+    return true;
+  }();
+  (void) blas_checked;
   delete self->state;
   self->state = state.release ();
   return TRUE;

@@ -8,9 +8,6 @@
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
 
-#ifdef __GLIBC__
-#endif
-
 #include "rip/error.h"
 #include "rip/lpips/checkpoint.h"
 #include "rip/lpips/weight_files.h"
@@ -409,6 +406,5 @@ Lpips::forward(const at::Tensor& in0, const at::Tensor& in1,
   const LpipsFeatures f1 = checked_features(check_input(in1, options, "in1"));
   return compare(f0, f1, options);
 }
-
 
 }  // namespace rip::lpips

@@ -6,11 +6,12 @@
 // commented walk-through). Comments "diffusers:" quote what each line mirrors.
 #include "rip/sd/pipeline/inpaint_pipeline.h"
 
+#include <sched.h>
+
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Context.h>
 #include <ATen/Parallel.h>
-#include <sched.h>
 #include <c10/core/InferenceMode.h>
 
 #include <cstdlib>
