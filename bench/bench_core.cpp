@@ -11,10 +11,11 @@
 #include <string>
 #include <vector>
 
-#include "rip/image_io.h"
-#include "rip/inpaint_cv.h"
-#include "rip/mask.h"
-#include "rip/metrics.h"
+#include "rip/core/image_fit.h"
+#include "rip/io/image.h"
+#include "rip/core/inpaint_cv.h"
+#include "rip/core/mask.h"
+#include "rip/core/metrics.h"
 
 static double
 time_ms (const std::function < void () > &fn, int repeats)
@@ -41,7 +42,7 @@ main (int argc, char **argv)
   const std::string path = args.size () > 0 && !args[0].empty ()? args[0] :
       "/usr/share/doc/opencv-doc/examples/data/starry_night.jpg";
   const int repeats = args.size () > 1 ? std::stoi (args[1]) : 5;
-  cv::Mat seed = rip::fit_image (rip::load_rgb_image (path), 512, 512,
+  cv::Mat seed = rip::fit_image (rip::io::load_rgb_image (path), 512, 512,
       rip::FitMode::Pad);
   std::printf ("image %s, 512x512, mean of %d runs\n\n", path.c_str (),
       repeats);

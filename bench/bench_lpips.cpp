@@ -23,7 +23,7 @@
 
 #include "rip/error.h"
 #include "rip/lpips/lpips.h"
-#include "rip/memory.h"
+#include "rip/core/memory.h"
 
 using rip::lpips::Lpips;
 

@@ -33,8 +33,8 @@
 
 #include <torch/csrc/autograd/profiler_legacy.h>
 
-#include "rip/blas_threading.h"
-#include "rip/memory.h"
+#include "rip/core/blas_threading.h"
+#include "rip/core/memory.h"
 #include "rip/sd/models/unet.h"
 #include "rip/sd/models/vae.h"
 #include "rip/sd/pipeline/inpaint_pipeline.h"

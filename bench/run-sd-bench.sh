@@ -8,10 +8,10 @@
 #
 # MODEL-DIR defaults to a full-size SD2-inpainting architecture with random
 # weights, made once by bench/make_full_size_sd2.py (needs the reference
-# harness, see tests/data/sd/PROVENANCE.md). Targets (issue 3): our time at
+# harness, see tests/data/sd/PROVENANCE.md). Targets (docs/models.md): our time at
 # most 0.55x diffusers' with the empty prompt, at most 1.0x with a prompt.
 #
-# gst-rip keeps freed memory in the process (rip/memory.h: glibc M_MMAP_MAX 0,
+# gst-rip keeps freed memory in the process (rip/core/memory.h: glibc M_MMAP_MAX 0,
 # no trimming); diffusers runs with glibc's defaults unless told. Both are
 # timed, and the ratio is taken against the faster diffusers, i.e. with the
 # same allocator settings as gst-rip (MALLOC_MMAP_MAX_=0

@@ -39,7 +39,7 @@
 
 #include "framemat.h"
 #include "rip/error.h"
-#include "rip/inpaint_cv.h"
+#include "rip/core/inpaint_cv.h"
 #include "ripmask.h"
 
 GST_DEBUG_CATEGORY_STATIC (cvinpaint_debug);

@@ -39,7 +39,7 @@
 #include <memory>
 #include <string>
 
-#include "feedbackchannel.h"
+#include "rip/core/feedback_channel.h"
 
 GST_DEBUG_CATEGORY_STATIC (feedbacksink_debug);
 #define GST_CAT_DEFAULT feedbacksink_debug
@@ -60,7 +60,7 @@ struct _GstFeedbackSink
   GstPad *sinkpad;
   std::string *channel_name;    // guarded by the object lock
   // Set on READY->PAUSED, dropped on PAUSED->READY.
-  std::shared_ptr < FeedbackChannel > *channel;
+  std::shared_ptr < rip::FeedbackChannel > *channel;
 };
 
 static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink",
@@ -72,7 +72,7 @@ G_DEFINE_TYPE (GstFeedbackSink, gst_feedback_sink, GST_TYPE_ELEMENT);
 GST_ELEMENT_REGISTER_DEFINE (feedbacksink, "feedbacksink", GST_RANK_NONE,
     GST_TYPE_FEEDBACK_SINK);
 
-static std::shared_ptr < FeedbackChannel >
+static std::shared_ptr < rip::FeedbackChannel >
 current_channel (GstFeedbackSink * self)
 {
   GST_OBJECT_LOCK (self);
@@ -126,45 +126,44 @@ gst_feedback_sink_chain (GstPad *, GstObject * parent, GstBuffer * buf)
     gst_buffer_unref (buf);
     return GST_FLOW_FLUSHING;
   }
-  std::lock_guard < std::mutex > guard (ch->lock);
-  if (ch->source_done || ch->eos) {
-    GST_LOG_OBJECT (self, "source finished, dropping the last output");
-    gst_buffer_unref (buf);
-    return GST_FLOW_OK;
+  switch (ch->put (rip::FeedbackChannel::Payload (buf, [](void *b) {
+                gst_buffer_unref (GST_BUFFER (b));}))) {
+    case rip::FeedbackChannel::PutStatus::Dropped:
+      GST_LOG_OBJECT (self, "source finished, dropping the last output");
+      break;
+    case rip::FeedbackChannel::PutStatus::Replaced:
+      // Two frames came back for one that went out: something in the loop
+      // is not one-in-one-out. The newest is kept, but say so.
+      GST_WARNING_OBJECT (self, "channel '%s': a returned frame was replaced "
+          "before feedbacksrc took it (%" G_GUINT64_FORMAT " so far); the loop "
+          "is not in lockstep", ch->name ().c_str (), ch->replaced_count ());
+      break;
+    case rip::FeedbackChannel::PutStatus::Stored:
+      break;
   }
-  if (ch->slot) {
-    // Two frames came back for one that went out: something in the loop
-    // is not one-in-one-out. Keep the newest, but say so.
-    ch->overwritten++;
-    GST_WARNING_OBJECT (self, "channel '%s': a returned frame was replaced "
-        "before feedbacksrc took it (%" G_GUINT64_FORMAT " so far); the loop "
-        "is not in lockstep", ch->name.c_str (), ch->overwritten);
-    gst_buffer_unref (ch->slot);
-  }
-  ch->slot = buf;
-  ch->cond.notify_all ();
   return GST_FLOW_OK;
 }
 
 static gboolean
-caps_match_channel (GstFeedbackSink * self, FeedbackChannel & ch,
+caps_match_channel (GstFeedbackSink * self, rip::FeedbackChannel & ch,
     GstCaps * caps)
 {
-  std::lock_guard < std::mutex > guard (ch.lock);
-  if (!ch.caps)
+  const rip::FeedbackChannel::Payload format = ch.format ();
+  GstCaps *emitted = GST_CAPS (format.get ());
+  if (!emitted)
     return TRUE;
   GstVideoInfo want, got;
-  if (gst_video_info_from_caps (&want, ch.caps) &&
+  if (gst_video_info_from_caps (&want, emitted) &&
       gst_video_info_from_caps (&got, caps) &&
       GST_VIDEO_INFO_FORMAT (&want) == GST_VIDEO_INFO_FORMAT (&got) &&
       GST_VIDEO_INFO_WIDTH (&want) == GST_VIDEO_INFO_WIDTH (&got) &&
       GST_VIDEO_INFO_HEIGHT (&want) == GST_VIDEO_INFO_HEIGHT (&got))
     return TRUE;
-  gchar *w = gst_caps_to_string (ch.caps), *g = gst_caps_to_string (caps);
+  gchar *w = gst_caps_to_string (emitted), *g = gst_caps_to_string (caps);
   GST_ELEMENT_ERROR (self, CORE, NEGOTIATION,
       ("feedbacksink on channel '%s' receives frames that differ from what "
           "feedbacksrc emits: frames fed back must keep the seed's format "
-          "and size", ch.name.c_str ()),
+          "and size", ch.name ().c_str ()),
       ("feedbacksrc emits %s, feedbacksink got %s; add videoconvert / "
           "videoscale before feedbacksink", w, g));
   g_free (w);
@@ -188,11 +187,8 @@ gst_feedback_sink_event (GstPad * pad, GstObject * parent, GstEvent * event)
       break;
     }
     case GST_EVENT_EOS:{
-      if (ch) {
-        std::lock_guard < std::mutex > guard (ch->lock);
-        ch->eos = true;
-        ch->cond.notify_all ();
-      }
+      if (ch)
+        ch->end_of_stream ();
       // As a sink we report EOS ourselves so the bin can finish.
       GstMessage *msg = gst_message_new_eos (GST_OBJECT (self));
       gst_message_set_seqnum (msg, gst_event_get_seqnum (event));
@@ -201,12 +197,10 @@ gst_feedback_sink_event (GstPad * pad, GstObject * parent, GstEvent * event)
     }
     case GST_EVENT_FLUSH_START:
     case GST_EVENT_FLUSH_STOP:
-      if (ch) {
-        std::lock_guard < std::mutex > guard (ch->lock);
-        ch->clear_slot_locked ();
-        if (GST_EVENT_TYPE (event) == GST_EVENT_FLUSH_STOP)
-          ch->eos = false;
-      }
+      if (ch && GST_EVENT_TYPE (event) == GST_EVENT_FLUSH_STOP)
+        ch->flush_stop ();
+      else if (ch)
+        ch->flush ();
       break;
     default:
       break;
@@ -227,9 +221,9 @@ gst_feedback_sink_query (GstPad * pad, GstObject * parent, GstQuery * query)
       GstCaps *filter, *caps = nullptr;
       gst_query_parse_caps (query, &filter);
       if (ch) {
-        std::lock_guard < std::mutex > guard (ch->lock);
-        if (ch->caps)
-          caps = gst_caps_ref (ch->caps);
+        const rip::FeedbackChannel::Payload format = ch->format ();
+        if (format)
+          caps = gst_caps_ref (GST_CAPS (format.get ()));
       }
       if (caps) {
         // The source's framerate is informative; a loop element that
@@ -288,11 +282,8 @@ gst_feedback_sink_change_state (GstElement * element,
           ("set channel to the same name as the feedbacksrc's channel"));
       return GST_STATE_CHANGE_FAILURE;
     }
-    auto ch = feedback_channel_get (name);
-    {
-      std::lock_guard < std::mutex > guard (ch->lock);
-      ch->sinks++;
-    }
+    auto ch = rip::FeedbackChannel::get (name);
+    ch->attach_sink ();
     GST_OBJECT_LOCK (self);
     *self->channel = ch;
     GST_OBJECT_UNLOCK (self);
@@ -308,11 +299,8 @@ gst_feedback_sink_change_state (GstElement * element,
     auto ch = *self->channel;
     self->channel->reset ();
     GST_OBJECT_UNLOCK (self);
-    if (ch) {
-      std::lock_guard < std::mutex > guard (ch->lock);
-      ch->sinks--;
-      ch->clear_slot_locked ();
-    }
+    if (ch)
+      ch->detach_sink ();
   }
   return ret;
 }
@@ -360,7 +348,7 @@ static void
 gst_feedback_sink_init (GstFeedbackSink * self)
 {
   self->channel_name = new std::string (DEFAULT_CHANNEL);
-  self->channel = new std::shared_ptr < FeedbackChannel > ();
+  self->channel = new std::shared_ptr < rip::FeedbackChannel > ();
   self->sinkpad = gst_pad_new_from_static_template (&sink_template, "sink");
   gst_pad_set_chain_function (self->sinkpad,
       GST_DEBUG_FUNCPTR (gst_feedback_sink_chain));

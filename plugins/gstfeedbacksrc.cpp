@@ -43,12 +43,15 @@
 
 #include <gst/video/video.h>
 
+#include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 
-#include "feedbackchannel.h"
+#include "rip/core/feedback_channel.h"
+#include "rip/core/image_fit.h"
 #include "rip/error.h"
-#include "rip/image_io.h"
+#include "rip/io/image.h"
 
 GST_DEBUG_CATEGORY_STATIC (feedbacksrc_debug);
 #define GST_CAT_DEFAULT feedbacksrc_debug
@@ -93,7 +96,7 @@ struct Settings {
 // Created in start(), dropped in stop().
 struct State {
   Settings settings;  // snapshot taken at start
-  std::shared_ptr<FeedbackChannel> channel;
+  std::shared_ptr<rip::FeedbackChannel> channel;
   GstBuffer *seed = nullptr;
   GstCaps *caps = nullptr;
   GstClockTime frame_duration = GST_CLOCK_TIME_NONE;
@@ -237,7 +240,7 @@ gst_feedback_src_start (GstBaseSrc * base)
 
   cv::Mat rgb;
   try {
-    rgb = rip::fit_image (rip::load_rgb_image (s.location), s.width, s.height,
+    rgb = rip::fit_image (rip::io::load_rgb_image (s.location), s.width, s.height,
         rip::parse_fit_mode (s.fit));
   } catch (const rip::Error & e) {
     GST_ELEMENT_ERROR (self, RESOURCE, OPEN_READ,
@@ -273,22 +276,14 @@ gst_feedback_src_start (GstBaseSrc * base)
     memcpy (dst + (gsize) y * stride, rgb.ptr (y), (gsize) rgb.cols * 3);
   gst_video_frame_unmap (&frame);
 
-  auto channel = feedback_channel_get (s.channel);
-  {
-    std::lock_guard < std::mutex > guard (channel->lock);
-    if (channel->has_source) {
-      GST_ELEMENT_ERROR (self, RESOURCE, BUSY,
-          ("channel '%s' already has a feedbacksrc", s.channel.c_str ()),
-          ("give every loop its own channel name"));
-      return FALSE;
-    }
-    channel->has_source = true;
-    channel->clear_slot_locked ();
-    channel->eos = false;
-    channel->flushing = false;
-    channel->source_done = false;
-    channel->overwritten = 0;
-    gst_caps_replace (&channel->caps, state->caps);
+  auto channel = rip::FeedbackChannel::get (s.channel);
+  if (!channel->attach_source (rip::FeedbackChannel::Payload (gst_caps_ref
+              (state->caps), [](void *caps) {
+            gst_caps_unref (GST_CAPS (caps));}))) {
+    GST_ELEMENT_ERROR (self, RESOURCE, BUSY,
+        ("channel '%s' already has a feedbacksrc", s.channel.c_str ()),
+        ("give every loop its own channel name"));
+    return FALSE;
   }
   state->channel = channel;
 
@@ -305,12 +300,8 @@ gst_feedback_src_stop (GstBaseSrc * base)
   GstFeedbackSrc *self = GST_FEEDBACK_SRC (base);
   State *state = self->state;
   self->state = nullptr;
-  if (state && state->channel) {
-    std::lock_guard < std::mutex > guard (state->channel->lock);
-    state->channel->has_source = false;
-    state->channel->clear_slot_locked ();
-    gst_clear_caps (&state->channel->caps);
-  }
+  if (state && state->channel)
+    state->channel->detach_source ();
   delete state;
   return TRUE;
 }
@@ -346,12 +337,8 @@ gst_feedback_src_unlock (GstBaseSrc * base)
   GstFeedbackSrc *self = GST_FEEDBACK_SRC (base);
   // state is set before the streaming thread starts and cleared after it
   // stopped, so it is stable while unlock can be called.
-  if (self->state) {
-    auto & ch = *self->state->channel;
-    std::lock_guard < std::mutex > guard (ch.lock);
-    ch.flushing = true;
-    ch.cond.notify_all ();
-  }
+  if (self->state)
+    self->state->channel->set_flushing (true);
   return TRUE;
 }
 
@@ -359,11 +346,8 @@ static gboolean
 gst_feedback_src_unlock_stop (GstBaseSrc * base)
 {
   GstFeedbackSrc *self = GST_FEEDBACK_SRC (base);
-  if (self->state) {
-    auto & ch = *self->state->channel;
-    std::lock_guard < std::mutex > guard (ch.lock);
-    ch.flushing = false;
-  }
+  if (self->state)
+    self->state->channel->set_flushing (false);
   return TRUE;
 }
 
@@ -384,56 +368,45 @@ gst_feedback_src_create (GstPushSrc * push, GstBuffer ** out)
   if (k == 0) {
     buf = gst_buffer_copy (st.seed);
   } else {
-    auto & ch = *st.channel;
-    std::unique_lock < std::mutex > lock (ch.lock);
-    auto ready =[&ch] {
-      return ch.slot || ch.flushing || ch.eos;
-    };
-    if (s.timeout_ms == 0) {
-      ch.cond.wait (lock, ready);
-    } else if (!ch.cond.wait_for (lock,
-            std::chrono::milliseconds (s.timeout_ms), ready)) {
-      const bool no_sink = ch.sinks == 0;
-      lock.unlock ();
-      GST_ELEMENT_ERROR (self, STREAM, FAILED,
-          ("no frame came back to feedbacksink on channel '%s' within %u ms "
-              "(waiting for the output of iteration %" G_GUINT64_FORMAT
-              " of %u)", s.channel.c_str (), s.timeout_ms, k, s.iterations),
-          ("%s", no_sink ?
-              "no feedbacksink with this channel is running: add one and "
-              "give it the same channel name" :
-              "an element between feedbacksrc and feedbacksink dropped or "
-              "held back a frame (sinks need sync=false, no QoS in the "
-              "loop), or the inpainter is slower than the timeout: raise "
-              "timeout (0 waits for ever)"));
-      return GST_FLOW_ERROR;
+    std::optional < std::chrono::milliseconds > timeout;
+    if (s.timeout_ms > 0)
+      timeout = std::chrono::milliseconds (s.timeout_ms);
+    const auto taken = st.channel->take (timeout, k == s.iterations);
+    switch (taken.status) {
+      case rip::FeedbackChannel::TakeStatus::TimedOut:
+        GST_ELEMENT_ERROR (self, STREAM, FAILED,
+            ("no frame came back to feedbacksink on channel '%s' within %u ms "
+                "(waiting for the output of iteration %" G_GUINT64_FORMAT
+                " of %u)", s.channel.c_str (), s.timeout_ms, k, s.iterations),
+            ("%s", st.channel->sink_count () == 0 ?
+                "no feedbacksink with this channel is running: add one and "
+                "give it the same channel name" :
+                "an element between feedbacksrc and feedbacksink dropped or "
+                "held back a frame (sinks need sync=false, no QoS in the "
+                "loop), or the inpainter is slower than the timeout: raise "
+                "timeout (0 waits for ever)"));
+        return GST_FLOW_ERROR;
+      case rip::FeedbackChannel::TakeStatus::Flushing:
+      case rip::FeedbackChannel::TakeStatus::Closed:
+        GST_DEBUG_OBJECT (self, "interrupted while waiting");
+        return GST_FLOW_FLUSHING;
+      case rip::FeedbackChannel::TakeStatus::EndOfStream:
+        GST_INFO_OBJECT (self, "feedbacksink got EOS after %" G_GUINT64_FORMAT
+            " of %u iterations", k - 1, s.iterations);
+        return GST_FLOW_EOS;
+      case rip::FeedbackChannel::TakeStatus::Frame:
+        break;
     }
-    if (ch.flushing) {
-      GST_DEBUG_OBJECT (self, "interrupted while waiting");
-      return GST_FLOW_FLUSHING;
-    }
-    if (!ch.slot) {
-      GST_INFO_OBJECT (self, "feedbacksink got EOS after %" G_GUINT64_FORMAT
-          " of %u iterations", k - 1, s.iterations);
-      return GST_FLOW_EOS;
-    }
-    GstBuffer *returned = ch.slot;
-    ch.slot = nullptr;
-    if (k == s.iterations)
-      ch.source_done = true;
-    lock.unlock ();
+    GstBuffer *returned = GST_BUFFER (taken.frame.get ());
 
     // A fresh buffer with the returned pixels only: the previous
     // iteration's mask meta and flags must not ride along.
     buf = gst_buffer_new ();
     gst_buffer_copy_into (buf, returned, GST_BUFFER_COPY_MEMORY, 0, -1);
-    gst_buffer_unref (returned);
   }
 
-  if (k == 0 && s.iterations == 0) {
-    std::lock_guard < std::mutex > guard (st.channel->lock);
-    st.channel->source_done = true;
-  }
+  if (k == 0 && s.iterations == 0)
+    st.channel->finish_source ();
 
   GST_BUFFER_PTS (buf) = k * st.frame_duration;
   GST_BUFFER_DTS (buf) = GST_CLOCK_TIME_NONE;

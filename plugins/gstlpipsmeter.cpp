@@ -72,13 +72,14 @@
 #include <opencv2/imgproc.hpp>
 
 #include "framemat.h"
-#include "rip/caption.h"
-#include "rip/csv_log.h"
+#include "rip/core/caption.h"
+#include "rip/core/csv_log.h"
 #include "rip/error.h"
-#include "rip/image_io.h"
-#include "rip/lpips_backend.h"
-#include "rip/memory.h"
-#include "rip/metrics.h"
+#include "rip/core/image_fit.h"
+#include "rip/io/image.h"
+#include "rip/core/lpips_backend.h"
+#include "rip/core/memory.h"
+#include "rip/core/metrics.h"
 #include "ripmask.h"
 
 GST_DEBUG_CATEGORY_STATIC (lpipsmeter_debug);
@@ -260,8 +261,8 @@ gst_lpips_meter_start (GstBaseTransform * trans)
   const Settings & s = state->settings;
 
   // The metrics allocate and free several MB per frame; with glibc's
-  // defaults every frame faults them in again (8x slower at 512x512 on the
-  // test VM). Process-wide: see rip/memory.h.
+  // defaults every frame faults them in again. Process-wide: see
+  // rip/core/memory.h.
   rip::keep_freed_memory ();
   try {
     state->metrics = rip::parse_metric_list (s.metrics);
@@ -303,7 +304,7 @@ gst_lpips_meter_start (GstBaseTransform * trans)
   }
   if (!s.reference.empty ()) {
     try {
-      state->reference_rgb = rip::load_rgb_image (s.reference);
+      state->reference_rgb = rip::io::load_rgb_image (s.reference);
     } catch (const rip::Error & e) {
       GST_ELEMENT_ERROR (self, RESOURCE, OPEN_READ,
           ("lpipsmeter cannot use its reference image: %s", e.what ()),

@@ -49,7 +49,7 @@
 #include <string>
 
 #include "rip/error.h"
-#include "rip/mask.h"
+#include "rip/core/mask.h"
 #include "ripmask.h"
 
 GST_DEBUG_CATEGORY_STATIC (masksampler_debug);

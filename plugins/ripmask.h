@@ -17,7 +17,7 @@
 
 #include <optional>
 
-#include "rip/mask.h"
+#include "rip/core/mask.h"
 
 #define RIP_MASK_ROI_TYPE "inpaint-mask"
 #define RIP_MASK_PARAM_NAME "rip-mask"

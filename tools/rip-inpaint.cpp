@@ -22,10 +22,10 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
-#include "rip/blas_threading.h"
+#include "rip/core/blas_threading.h"
 #include "rip/error.h"
-#include "rip/memory.h"
-#include "rip/image_io.h"
+#include "rip/core/memory.h"
+#include "rip/io/image.h"
 #include "rip/sd/pipeline/inpaint_pipeline.h"
 
 namespace {
@@ -155,7 +155,7 @@ main(int argc, char** argv)
     const int size = pipeline->default_size();
     const int H = height ? height : size, W = width ? width : size;
 
-    cv::Mat image = rip::load_rgb_image(image_path);
+    cv::Mat image = rip::io::load_rgb_image(image_path);
     cv::Mat mask = cv::imread(mask_path, cv::IMREAD_GRAYSCALE);
     if (mask.empty())
       fail("cannot read the mask '" + mask_path + "' (an image file, white "
@@ -184,7 +184,7 @@ main(int argc, char** argv)
     };
     cv::Mat out = pipeline->inpaint(image, mask, settings, progress);
     auto t2 = std::chrono::steady_clock::now();
-    rip::save_rgb_image(out_path, out);
+    rip::io::save_rgb_image(out_path, out);
     if (!quiet)
       std::fprintf(stderr, "\n%s: load %.1f s, inpaint %.1f s\n",
           out_path.c_str(),

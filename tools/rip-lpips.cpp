@@ -14,10 +14,11 @@
 #include <ATen/Parallel.h>
 
 #include "rip/error.h"
+#include "rip/io/image.h"
 #include "rip/lpips/image.h"
 #include "rip/lpips/lpips.h"
-#include "rip/memory.h"
-#include "rip/lpips_backend.h"
+#include "rip/core/memory.h"
+#include "rip/core/lpips_backend.h"
 
 namespace {
 
@@ -164,9 +165,9 @@ run(const Options& o)
   fo.spatial = !o.map.empty();
 
   if (o.list.empty()) {
-    at::Tensor x0 = rip::lpips::image_to_tensor(rip::lpips::load_image(
+    at::Tensor x0 = rip::lpips::image_to_tensor(rip::io::load_rgb_image(
         o.images[0]));
-    at::Tensor x1 = rip::lpips::image_to_tensor(rip::lpips::load_image(
+    at::Tensor x1 = rip::lpips::image_to_tensor(rip::io::load_rgb_image(
         o.images[1]));
     if (x0.sizes() != x1.sizes())
       throw rip::Error("the images differ in size (" + o.images[0] + ": " +
@@ -209,11 +210,11 @@ run(const Options& o)
       if (a != cached_path) {
         cached_path.clear();
         cached = model.features(rip::lpips::image_to_tensor(
-            rip::lpips::load_image(a)), fo);
+            rip::io::load_rgb_image(a)), fo);
         cached_path = a;
       }
       const auto f1 = model.features(rip::lpips::image_to_tensor(
-          rip::lpips::load_image(b)), fo);
+          rip::io::load_rgb_image(b)), fo);
       if (f1.width != cached.width || f1.height != cached.height)
         throw rip::Error("the images differ in size");
       rip::lpips::LpipsResult r = model.compare(cached, f1, fo);

@@ -28,8 +28,9 @@ packages=(
 )
 if [[ "${1:-}" == "--tests" ]]; then
   # chromium: the rip-study-report test opens the HTML report headless;
-  # strace: rip-study-sd counts how often the model is read.
-  packages+=(libgtest-dev chromium strace)
+  # strace: rip-study-sd counts how often the model is read;
+  # clang-format: the format test checks the code style (.clang-format).
+  packages+=(libgtest-dev chromium strace clang-format)
 fi
 
 missing=()

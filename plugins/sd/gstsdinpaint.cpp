@@ -57,8 +57,8 @@
 
 #include "framemat.h"
 #include "rip/error.h"
-#include "rip/blas_threading.h"
-#include "rip/memory.h"
+#include "rip/core/blas_threading.h"
+#include "rip/core/memory.h"
 #include "rip/sd/pipeline/inpaint_pipeline.h"
 #include "ripmask.h"
 

@@ -10,7 +10,7 @@
 
 #include <opencv2/imgproc.hpp>
 
-#include "rip/metrics.h"
+#include "rip/core/metrics.h"
 #include "testutil.h"
 
 #include <gst/check/gstharness.h>

@@ -10,8 +10,8 @@
 #include <opencv2/imgproc.hpp>
 
 #include "rip/error.h"
-#include "rip/lpips/checkpoint.h"
-#include "rip/lpips_backend.h"
+#include "rip/io/tensor_file.h"
+#include "rip/core/lpips_backend.h"
 #include "testutil.h"
 
 using lpipstest::contains_all;
@@ -78,7 +78,7 @@ TEST(Backend, DistanceAndMapAsTheLibrary)
   EXPECT_NEAR(m.distance(rgb("shared:imgs/ex_p0.png"), &map),
       c["distance"].get<double>(), 1e-5);
   // The map is the reference's spatial map.
-  auto maps = rip::lpips::Checkpoint::open(lpipstest::data_dir() +
+  auto maps = rip::io::TensorFile::open(lpipstest::data_dir() +
       "/goldens.safetensors");
   const auto* e = maps->find(c["spatial"].get<std::string>());
   ASSERT_NE(e, nullptr);

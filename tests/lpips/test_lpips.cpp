@@ -17,7 +17,8 @@
 
 #include <ATen/ATen.h>
 
-#include "rip/lpips/checkpoint.h"
+#include "rip/io/tensor_file.h"
+#include "rip/io/image.h"
 #include "rip/lpips/image.h"
 #include "rip/lpips/lpips.h"
 #include "testutil.h"
@@ -52,7 +53,7 @@ model(const std::string& net, const std::string& version)
 at::Tensor
 image(const std::string& ref)
 {
-  return image_to_tensor(load_image(lpipstest::golden_image(ref)));
+  return image_to_tensor(rip::io::load_rgb_image(lpipstest::golden_image(ref)));
 }
 
 double
@@ -100,7 +101,7 @@ TEST(LpipsParity, DistancesAndLayerTermsMatchTheReference)
 TEST(LpipsParity, SpatialMapsMatchTheReference)
 {
   LPIPS_NEEDS_SHARED();
-  auto maps = Checkpoint::open(lpipstest::data_dir() + "/goldens.safetensors");
+  auto maps = TensorFile::open(lpipstest::data_dir() + "/goldens.safetensors");
   double worst = 0;
   int n = 0;
   for (const auto& c : lpipstest::goldens()["cases"]) {
@@ -253,7 +254,7 @@ TEST(Lpips, WrongWeightFilesAreRefusedNamingFileAndTensor)
       {"alex.pth is not a torchvision alexnet checkpoint",
           "lacks features.0.weight", "lin0.model.1.weight"}));
   // Negative lin weights (an untrained or broken file).
-  auto lin = Checkpoint::open(lpipstest::shared_lin("alex"));
+  auto lin = TensorFile::open(lpipstest::shared_lin("alex"));
   std::vector<lpipstest::F32Tensor> tensors;
   for (const auto& t : lin->tensors())
     tensors.push_back({t.name, t.shape, lin->read_float(t)});
@@ -283,6 +284,6 @@ TEST(Lpips, ImagesAreReadAsLpipsReadsThem)
   EXPECT_FLOAT_EQ(t[0][1][0][0].item<float>(), float(242 / 127.5 - 1.0));
   EXPECT_FLOAT_EQ(t[0][2][0][0].item<float>(), float(221 / 127.5 - 1.0));
   EXPECT_NEAR(((t[0][0] + 1) * 127.5).mean().item<double>(), 198.091, 1e-3);
-  EXPECT_TRUE(contains_all(error_of([] { load_image("/no/such.png"); }),
+  EXPECT_TRUE(contains_all(error_of([] { rip::io::load_rgb_image("/no/such.png"); }),
       {"/no/such.png", "does not exist"}));
 }

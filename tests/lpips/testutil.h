@@ -11,7 +11,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "../lib/testutil.h"
+#include "../core/testutil.h"
 #include "synthetic.h"
 
 namespace lpipstest {
@@ -36,7 +36,7 @@ std::string golden_image(const std::string& ref);
                    << "/data/lpips (set RIP_SHARED_DIR)";                   \
   } while (0)
 
-// From tests/lib: TempDir, error_of (the rip::Error's message; a failure
+// From tests/core: TempDir, error_of (the rip::Error's message; a failure
 // when nothing is thrown), contains_all.
 using riptest::TempDir;
 using riptest::error_of;

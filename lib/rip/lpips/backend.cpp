@@ -13,8 +13,8 @@
 #include "rip/error.h"
 #include "rip/lpips/image.h"
 #include "rip/lpips/lpips.h"
-#include "rip/memory.h"
-#include "rip/lpips_backend.h"
+#include "rip/core/memory.h"
+#include "rip/core/lpips_backend.h"
 
 using rip::lpips::Lpips;
 

@@ -12,21 +12,6 @@
 
 namespace rip::lpips {
 
-cv::Mat
-load_image(const std::string& path)
-{
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec))
-    throw Error("the image '" + path + "' does not exist");
-  cv::Mat bgr = cv::imread(path, cv::IMREAD_COLOR);
-  if (bgr.empty())
-    throw Error("cannot decode the image '" + path + "' (not an image "
-        "format OpenCV reads, or a damaged file)");
-  cv::Mat rgb;
-  cv::cvtColor(bgr, rgb, cv::COLOR_BGR2RGB);
-  return rgb;
-}
-
 at::Tensor
 image_to_tensor(const cv::Mat& rgb)
 {

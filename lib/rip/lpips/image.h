@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 //
 // Images in and out of LPIPS as the lpips package's scripts handle them.
+// lpips.load_image (cv2.imread: 8-bit, 3 channels, alpha dropped, BGR -> RGB)
+// is rip::io::load_rgb_image.
 #pragma once
 
 #include <string>
@@ -9,10 +11,6 @@
 #include <opencv2/core.hpp>
 
 namespace rip::lpips {
-
-// lpips.load_image: cv2.imread(path) (8-bit, 3 channels, alpha dropped),
-// BGR -> RGB. Throws Error naming the file.
-cv::Mat load_image(const std::string& path);
 
 // lpips.im2tensor: float32(v / 127.5 - 1) computed in double as numpy does,
 // as [1,3,H,W]. rgb: CV_8UC3 (any row stride).

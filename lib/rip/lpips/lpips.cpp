@@ -9,7 +9,8 @@
 #include <c10/core/InferenceMode.h>
 
 #include "rip/error.h"
-#include "rip/lpips/checkpoint.h"
+#include "rip/io/shape.h"
+#include "rip/io/tensor_file.h"
 #include "rip/lpips/weight_files.h"
 
 namespace rip::lpips {
@@ -81,24 +82,15 @@ ops(Net net)
   return alex;
 }
 
-std::string
-shape_str(const std::vector<int64_t>& shape)
-{
-  std::string s = "[";
-  for (size_t k = 0; k < shape.size(); k++)
-    s += (k ? "," : "") + std::to_string(shape[k]);
-  return s + "]";
-}
-
 // Reads named tensors of one file as float32, checking their shapes and
 // remembering which were used.
 class TensorSource {
  public:
-  explicit TensorSource(const Checkpoint& file) : file_(file) {}
+  explicit TensorSource(const TensorFile& file) : file_(file) {}
 
   at::Tensor get(const std::string& name, const std::vector<int64_t>& shape)
   {
-    const TensorEntry* e = file_.find(name);
+    const io::TensorEntry* e = file_.find(name);
     if (!e) {
       missing_.push_back(name);
       return {};
@@ -106,7 +98,7 @@ class TensorSource {
     used_.insert(name);
     if (e->shape != shape)
       throw Error(file_.path() + ": tensor '" + name + "' has shape " +
-          shape_str(e->shape) + ", expected " + shape_str(shape) +
+          io::shape_string(e->shape) + ", expected " + io::shape_string(shape) +
           " (is this the right file for this network?)");
     std::vector<float> values = file_.read_float(*e);
     at::Tensor t = at::empty(shape, at::kFloat);
@@ -145,7 +137,7 @@ class TensorSource {
   }
 
  private:
-  const Checkpoint& file_;
+  const TensorFile& file_;
   std::set<std::string> used_;
   std::vector<std::string> missing_;
 };
@@ -163,15 +155,15 @@ unit_normalize(const at::Tensor& f)
 Lpips
 Lpips::load(const LoadOptions& o)
 {
-  auto b = Checkpoint::open(o.backbone_file.empty() ?
+  auto b = TensorFile::open(o.backbone_file.empty() ?
       find_backbone_file(o.net, o.weights_dir) : o.backbone_file);
-  auto l = Checkpoint::open(o.lin_file.empty() ?
+  auto l = TensorFile::open(o.lin_file.empty() ?
       find_lin_file(o.net, o.version, o.weights_dir) : o.lin_file);
   return Lpips(o.net, o.version, *b, *l);
 }
 
-Lpips::Lpips(Net net, Version version, const Checkpoint& backbone,
-    const Checkpoint& lin)
+Lpips::Lpips(Net net, Version version, const TensorFile& backbone,
+    const TensorFile& lin)
     : net_(net), version_(version), backbone_path_(backbone.path()),
       lin_path_(lin.path())
 {
@@ -399,9 +391,8 @@ Lpips::forward(const at::Tensor& in0, const at::Tensor& in1,
   if (!in0.defined() || !in1.defined() || in0.sizes() != in1.sizes())
     throw Error("LPIPS compares two batches of the same shape [N,3,H,W]; "
         "bring the images to the same size first");
-  // One backbone pass per side, as lpips does. (Both sides as one batch of
-  // 2N was measured slower: at 512x512 the larger activations cost more in
-  // memory traffic than the batch saves.)
+  // One backbone pass per side, as lpips does (one batch of 2N is slower:
+  // docs/lpips.md, Benchmark).
   const LpipsFeatures f0 = checked_features(check_input(in0, options, "in0"));
   const LpipsFeatures f1 = checked_features(check_input(in1, options, "in1"));
   return compare(f0, f1, options);

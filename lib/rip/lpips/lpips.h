@@ -25,9 +25,13 @@
 
 #include "rip/lpips/nets.h"
 
+namespace rip::io {
+class TensorFile;
+}
+
 namespace rip::lpips {
 
-class Checkpoint;
+using io::TensorFile;
 
 struct LoadOptions {
   Net net = Net::Alex;
@@ -67,8 +71,8 @@ class Lpips {
   // (other keys such as classifier.* are ignored), the lin file exactly
   // lin<k>.model.1.weight. Throws Error naming the file and tensor for
   // anything missing, misshapen, extra or (lin) negative.
-  Lpips(Net net, Version version, const Checkpoint& backbone,
-      const Checkpoint& lin);
+  Lpips(Net net, Version version, const TensorFile& backbone,
+      const TensorFile& lin);
 
   Net net() const { return net_; }
   Version version() const { return version_; }

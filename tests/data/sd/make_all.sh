@@ -4,7 +4,11 @@
 # transformers 5728b5ad (4.40.0.dev0), huggingface_hub v0.26.5, Debian torch 1.13.1).
 #
 # Prerequisite: the harness is set up (MIRROR_ROOT=... $REFHARNESS/setup.sh).
-# Usage: tests/data/sd/make_all.sh        (from anywhere; ~3 min on 2 cores)
+# Usage: tests/data/sd/make_all.sh [OUTDIR]   (from anywhere; ~3 min on 2 cores)
+#   OUTDIR (or env RIP_SD_DATA_OUT): write the tiny models, goldens and MANIFEST.txt
+#          into OUTDIR instead of deleting and rewriting them here; the scripts
+#          stay here. tools/check-bit-identity uses it to make goldens for the
+#          machine at hand without touching the repo. No whitespace in OUTDIR.
 # Env:   REFHARNESS   (default /work/shared/tools/refharness)
 #        HARNESS_THREADS (default 1 here: the goldens were made single-threaded;
 #                         other thread counts change the last bits of results)
@@ -12,6 +16,13 @@
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$HERE/../../.." && pwd)"
+OUT="${1:-${RIP_SD_DATA_OUT:-}}"
+if [[ -n $OUT ]]; then
+  # word-split runner strings below carry paths, so refuse whitespace
+  [[ $OUT != *[[:space:]]* ]] || { echo "make_all.sh: no whitespace in OUTDIR, please: '$OUT'" >&2; exit 2; }
+  mkdir -p "$OUT"
+  OUT="$(cd "$OUT" && pwd)"  # absolute, before the cd below
+fi
 REFHARNESS="${REFHARNESS:-/work/shared/tools/refharness}"
 export REFHARNESS
 export HARNESS_THREADS="${HARNESS_THREADS:-1}"
@@ -19,7 +30,9 @@ export OMP_NUM_THREADS="$HARNESS_THREADS"
 R="$REFHARNESS/ref"
 PY="$HERE/harness_python.sh"
 cd "$REPO"
-D=tests/data/sd
+S=tests/data/sd  # our scripts
+D=$S             # what is written
+if [[ -n $OUT && $OUT != "$HERE" ]]; then D=$OUT; fi
 G=$D/goldens
 TMP="$(mktemp -d)"
 trap 'rm -rf "$TMP"' EXIT
@@ -33,12 +46,12 @@ mkdir -p "$G"
 say "tiny models"
 q "$R" make-tiny-sd "$D/tiny-sd2" --seed 1 --family sd2
 q "$R" make-tiny-sd "$D/tiny-sd15" --seed 2 --family sd15
-q "$PY" "$D/make_fp16_variant.py" "$D/tiny-sd2" "$D/tiny-sd2-fp16"
+q "$PY" "$S/make_fp16_variant.py" "$D/tiny-sd2" "$D/tiny-sd2-fp16"
 
 say "test images"
 q "$R" make-test-images "$G" --size 64 --seed 0                 # image.png, mask.png (64x64)
 q "$R" make-test-images "$TMP/img96" --size 96 --seed 0
-q "$PY" "$D/make_nonsquare_images.py" "$TMP/img96" "$G"       # image_w96h64.png, mask_w96h64.png
+q "$PY" "$S/make_nonsquare_images.py" "$TMP/img96" "$G"       # image_w96h64.png, mask_w96h64.png
 
 # scheduler_config.json as in the real stabilityai/stable-diffusion-2-inpainting repo:
 # same values as tiny-sd2's, but (like every pre-0.19 diffusers config) no timestep_spacing key.
@@ -61,11 +74,11 @@ EOF
 for fam in sd2 sd15; do
   M="$D/tiny-$fam"
   say "$fam: tokenizer + text encoder"
-  q "$PY" "$D/make_tokenizer_goldens.py" "$M" "$G/tokenizer_$fam.json"
+  q "$PY" "$S/make_tokenizer_goldens.py" "$M" "$G/tokenizer_$fam.json"
   if [[ $fam == sd2 ]]; then  # tokenizer folders shaped otherwise, built from tiny-sd2's files
-    q "$PY" "$D/make_tokenizer_variant_goldens.py" "$M" "$G/tokenizer_variants.json"
+    q "$PY" "$S/make_tokenizer_variant_goldens.py" "$M" "$G/tokenizer_variants.json"
   fi
-  q "$PY" "$D/make_text_extra_goldens.py" "$M" "$G/text_extra_$fam.safetensors"
+  q "$PY" "$S/make_text_extra_goldens.py" "$M" "$G/text_extra_$fam.safetensors"
   q "$R" dump-text "$M" "$G/text_${fam}_empty.safetensors" --prompt ""
   q "$R" dump-text "$M" "$G/text_${fam}_starry.safetensors" --prompt "a painting of a starry night"
 
@@ -79,9 +92,9 @@ for fam in sd2 sd15; do
 done
 
 say "schedulers"
-"$PY" "$D/make_scheduler_goldens.py" "$D/tiny-sd2" "$G" "$G/hub_like_sd2_inpainting_scheduler_config.json" \
+"$PY" "$S/make_scheduler_goldens.py" "$D/tiny-sd2" "$G" "$G/hub_like_sd2_inpainting_scheduler_config.json" \
   > "$G/sched_summary.json"
-q "$PY" "$D/make_scheduler_goldens.py" --extra "$D/tiny-sd2" "$G" "$G/hub_like_sd2_inpainting_scheduler_config.json"
+q "$PY" "$S/make_scheduler_goldens.py" --extra "$D/tiny-sd2" "$G" "$G/hub_like_sd2_inpainting_scheduler_config.json"
 
 # end to end: ref inpaint (PNG + .tensors.safetensors + full module --dump)
 COMMON=(--steps 10 --guidance 7.5 --seed 42)
@@ -108,12 +121,12 @@ say "sd2: inpaint with swapped schedulers (pipe.scheduler = Cls.from_config(pipe
 HUBCFG="$G/hub_like_sd2_inpainting_scheduler_config.json"
 for pair in DDIMScheduler:ddim EulerAncestralDiscreteScheduler:euler_a DPMSolverMultistepScheduler:dpmpp2m; do
   cls=${pair%%:*} short=${pair##*:}
-  inpaint "$PY $D/run_inpaint_swapped.py $cls" "inpaint_sd2_empty_$short" \
+  inpaint "$PY $S/run_inpaint_swapped.py $cls" "inpaint_sd2_empty_$short" \
     "$D/tiny-sd2" "$G/image.png" "$G/mask.png" --prompt ""
 done
 for pair in EulerAncestralDiscreteScheduler:euler_a DPMSolverMultistepScheduler:dpmpp2m; do
   cls=${pair%%:*} short=${pair##*:}
-  inpaint "$PY $D/run_inpaint_swapped.py $cls --hub-scheduler-config $HUBCFG" "inpaint_sd2_empty_${short}_hubcfg" \
+  inpaint "$PY $S/run_inpaint_swapped.py $cls --hub-scheduler-config $HUBCFG" "inpaint_sd2_empty_${short}_hubcfg" \
     "$D/tiny-sd2" "$G/image.png" "$G/mask.png" --prompt ""
 done
 

@@ -14,6 +14,8 @@
 // (UNet, outputs of magnitude ~1) and 4e-6 (VAE decode, pixels of magnitude
 // ~1). kTwoThreadTol is 10x that: a few hundred float32 ulps, far below what
 // a real mistake gives (Sensitivity test: >= 100x kTwoThreadTol).
+// RIP_BIT_EXACT=1 (../parity.h, goldens made on this machine) makes the
+// one-thread comparisons exact.
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
@@ -32,11 +34,12 @@
 #include <string>
 
 #include "rip/error.h"
-#include "rip/sd/io/safetensors.h"
-#include "rip/sd/io/weights.h"
+#include "rip/io/safetensors.h"
+#include "rip/sd/weights.h"
 #include "rip/sd/models/blocks.h"
 #include "rip/sd/models/unet.h"
 #include "rip/sd/models/vae.h"
+#include "../parity.h"
 #include "../threads.h"
 
 namespace fs = std::filesystem;
@@ -50,7 +53,7 @@ namespace {
 
 const fs::path kData = RIP_SD_TEST_DATA;
 
-constexpr double kOneThreadTol = 1e-5;
+const double kOneThreadTol = rip::sd::test::golden_tolerance(1e-5);
 constexpr double kTwoThreadTol = 5e-5;
 
 using rip::sd::test::Threads;
@@ -132,10 +135,10 @@ class TempDir {
 // name), reshape (change shape) or drop (return "") each tensor.
 void rewrite_file(const fs::path& src, const fs::path& dst,
     const std::function<std::string(const std::string&, std::vector<int64_t>&)>& edit) {
-  auto file = rip::st::File::open(src.string());
-  std::vector<rip::st::TensorData> out;
-  for (const rip::st::TensorInfo& info : file->tensors()) {
-    rip::st::TensorData t;
+  auto file = rip::io::SafetensorsFile::open(src.string());
+  std::vector<rip::io::TensorData> out;
+  for (const rip::io::SafetensorsEntry& info : file->tensors()) {
+    rip::io::TensorData t;
     t.shape = info.shape;
     t.name = edit(info.name, t.shape);
     if (t.name.empty()) continue;
@@ -144,7 +147,7 @@ void rewrite_file(const fs::path& src, const fs::path& dst,
     t.bytes.assign(data, data + info.nbytes);
     out.push_back(std::move(t));
   }
-  rip::st::write_file(dst.string(), out, file->metadata());
+  rip::io::write_safetensors(dst.string(), out, file->metadata());
 }
 
 void copy_component(const fs::path& from, const fs::path& to,
@@ -404,18 +407,18 @@ TEST(Loading, UnusedTensorsAreRefused) {
   copy_component(kData / "tiny-sd2" / "vae", vae_dir,
       [](const std::string& name, std::vector<int64_t>&) { return name; });
   {
-    auto file = rip::st::File::open((vae_dir / "diffusion_pytorch_model.safetensors").string());
-    std::vector<rip::st::TensorData> all;
+    auto file = rip::io::SafetensorsFile::open((vae_dir / "diffusion_pytorch_model.safetensors").string());
+    std::vector<rip::io::TensorData> all;
     for (const auto& info : file->tensors()) {
-      rip::st::TensorData t{info.name, info.dtype, info.shape,
+      rip::io::TensorData t{info.name, info.dtype, info.shape,
           std::vector<uint8_t>(file->data(info), file->data(info) + info.nbytes)};
       all.push_back(t);
     }
-    rip::st::TensorData extra{"encoder.down_blocks.0.resnets.7.norm1.weight",
-        rip::st::DType::F32, {4}, std::vector<uint8_t>(16, 0)};
+    rip::io::TensorData extra{"encoder.down_blocks.0.resnets.7.norm1.weight",
+        rip::io::DType::F32, {4}, std::vector<uint8_t>(16, 0)};
     all.push_back(extra);
     file.reset();
-    rip::st::write_file((vae_dir / "diffusion_pytorch_model.safetensors").string(), all);
+    rip::io::write_safetensors((vae_dir / "diffusion_pytorch_model.safetensors").string(), all);
   }
   const std::string err = error_of([&] {
     AutoencoderKL::load(vae_dir, "", at::kFloat, at::kCPU);

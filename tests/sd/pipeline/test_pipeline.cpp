@@ -20,9 +20,9 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
-#include "rip/blas_threading.h"
+#include "rip/core/blas_threading.h"
 #include "rip/error.h"
-#include "rip/image_io.h"
+#include "rip/io/image.h"
 #include "rip/sd/pipeline/inpaint_pipeline.h"
 #include "../threads.h"
 
@@ -102,9 +102,9 @@ TEST_P(PipelineParity, MatchesDiffusers)
   const fs::path g = data_dir() / "goldens";
   const fs::path model = std::string(c.model) == "hub" ? hub_
                                                         : data_dir() / c.model;
-  cv::Mat image = rip::load_rgb_image((g / c.image).string());
+  cv::Mat image = rip::io::load_rgb_image((g / c.image).string());
   cv::Mat mask = load_mask(g / c.mask);
-  cv::Mat expected = rip::load_rgb_image(
+  cv::Mat expected = rip::io::load_rgb_image(
       (g / (std::string("inpaint_") + c.golden + ".png")).string());
 
   InpaintSettings s;
@@ -169,7 +169,7 @@ class Pipeline : public ::testing::Test {
   {
     rip::sd::test::set_threads(1, 1);
     g_ = data_dir() / "goldens";
-    image_ = rip::load_rgb_image((g_ / "image.png").string());
+    image_ = rip::io::load_rgb_image((g_ / "image.png").string());
     mask_ = load_mask(g_ / "mask.png");
     s_.steps = 3;
     s_.seed = 7;

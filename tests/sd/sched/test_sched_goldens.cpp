@@ -5,7 +5,8 @@
 // every step of full runs, non-default configs (sched_variants), the
 // pipeline's strength < 1 path (sched_strength) and the scheduler steps
 // recorded inside the end-to-end pipeline runs (inpaint_*.dump). All
-// comparisons are bit for bit (see expect_same).
+// comparisons are bit for bit on the goldens' machine, within a few float32
+// ulps elsewhere (see expect_same).
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>

@@ -11,16 +11,9 @@
 #include <sstream>
 
 #include "rip/error.h"
+#include "rip/io/shape.h"
 
 namespace rip::sd {
-
-std::string shape_str(at::IntArrayRef shape) {
-  std::ostringstream s;
-  s << "[";
-  for (size_t i = 0; i < shape.size(); ++i) s << (i ? ", " : "") << shape[i];
-  s << "]";
-  return s.str();
-}
 
 void check_dtype_and_device(at::ScalarType dtype, at::Device device,
     const std::string& model_name) {
@@ -71,8 +64,8 @@ at::Tensor WeightLoader::get_matrix(const std::string& name, int64_t out, int64_
   }
   if (t.dim() != 2 || t.size(0) != out || t.size(1) != in) {
     throw Error(weights_.describe() + ": tensor '" + prefix_ + name + "' has shape " +
-        shape_str(t.sizes()) + ", expected " + shape_str({out, in}) + " (or " +
-        shape_str({out, in, 1, 1}) +
+        io::shape_string(t.sizes()) + ", expected " + io::shape_string({out, in}) + " (or " +
+        io::shape_string({out, in, 1, 1}) +
         "). The weights do not match the model's config.json: use the config that came "
         "with these weights.");
   }

@@ -20,7 +20,7 @@
 #include <string>
 #include <vector>
 
-#include "rip/sd/io/weights.h"
+#include "rip/sd/weights.h"
 
 namespace rip::sd {
 
@@ -61,9 +61,6 @@ void check_all_weights_used(const Weights& weights, const std::string& model_nam
 // (libtorch 1.13 has no float16 convolutions or GEMMs on the CPU).
 void check_dtype_and_device(at::ScalarType dtype, at::Device device,
     const std::string& model_name);
-
-// "[2, 4, 64, 64]", for messages.
-std::string shape_str(at::IntArrayRef shape);
 
 // ---- layers ---------------------------------------------------------------
 

@@ -7,7 +7,7 @@
 #include <string>
 
 #include "rip/error.h"
-#include "rip/sd/io/json_file.h"
+#include "rip/io/json_file.h"
 #include "rip/sd/models/unet.h"
 #include "rip/sd/models/vae.h"
 
@@ -15,7 +15,7 @@ namespace rip::sd {
 
 namespace {
 
-[[noreturn]] void unsupported(const ConfigReader& r, const std::string& key,
+[[noreturn]] void unsupported(const io::ConfigReader& r, const std::string& key,
     const std::string& why) {
   throw Error(r.path.string() + ": \"" + key + "\" " + why +
       ". This port implements the Stable Diffusion 1.x/2.x architecture only.");
@@ -23,13 +23,13 @@ namespace {
 
 // Keys that select diffusers features this port does not implement must be
 // absent or null.
-void require_null(const ConfigReader& r, const std::vector<std::string>& keys) {
+void require_null(const io::ConfigReader& r, const std::vector<std::string>& keys) {
   for (const std::string& key : keys) {
     if (r.has(key)) unsupported(r, key, "is set (" + r.json.at(key).dump() + ")");
   }
 }
 
-void require_string(const ConfigReader& r, const std::string& key, const std::string& fallback,
+void require_string(const io::ConfigReader& r, const std::string& key, const std::string& fallback,
     const std::vector<std::string>& allowed) {
   const std::string v = r.get_string(key, fallback);
   if (std::find(allowed.begin(), allowed.end(), v) == allowed.end()) {
@@ -37,14 +37,14 @@ void require_string(const ConfigReader& r, const std::string& key, const std::st
   }
 }
 
-void require_positive(const ConfigReader& r, const std::string& key, const std::vector<int>& v) {
+void require_positive(const io::ConfigReader& r, const std::string& key, const std::vector<int>& v) {
   for (int x : v) {
     if (x <= 0) unsupported(r, key, "has a value that is not a positive integer");
   }
 }
 
 // A bool or a list of bools that must all be false.
-void require_false(const ConfigReader& r, const std::string& key) {
+void require_false(const io::ConfigReader& r, const std::string& key) {
   if (!r.has(key)) return;
   const nlohmann::json& j = r.json.at(key);
   bool any = false;
@@ -60,7 +60,7 @@ void require_false(const ConfigReader& r, const std::string& key) {
 }  // namespace
 
 UNetConfig UNetConfig::load(const std::filesystem::path& config_json) {
-  const ConfigReader r = ConfigReader::open(config_json);
+  const io::ConfigReader r = io::ConfigReader::open(config_json);
   UNetConfig c;
   c.source = config_json;
   c.in_channels = r.get_int("in_channels", 4);
@@ -163,7 +163,7 @@ UNetConfig UNetConfig::load(const std::filesystem::path& config_json) {
 }
 
 VaeConfig VaeConfig::load(const std::filesystem::path& config_json) {
-  const ConfigReader r = ConfigReader::open(config_json);
+  const io::ConfigReader r = io::ConfigReader::open(config_json);
   VaeConfig c;
   c.source = config_json;
   c.in_channels = r.get_int("in_channels", 3);

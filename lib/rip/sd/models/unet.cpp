@@ -12,6 +12,7 @@
 #include <optional>
 
 #include "rip/error.h"
+#include "rip/io/shape.h"
 #include "rip/sd/models/blocks.h"
 
 namespace rip::sd {
@@ -184,7 +185,7 @@ at::Tensor UNet2DConditionModel::forward(const at::Tensor& sample_in, const at::
   if (!sample_in.defined() || sample_in.dim() != 4 || sample_in.size(1) != c.in_channels) {
     throw Error("UNet2DConditionModel: sample must be [batch, " +
         std::to_string(c.in_channels) + ", height, width], got " +
-        (sample_in.defined() ? shape_str(sample_in.sizes()) : "nothing"));
+        (sample_in.defined() ? io::shape_string(sample_in.sizes()) : "nothing"));
   }
   const int64_t batch = sample_in.size(0);
   if (!encoder_hidden_states.defined() || encoder_hidden_states.dim() != 3 ||
@@ -193,13 +194,13 @@ at::Tensor UNet2DConditionModel::forward(const at::Tensor& sample_in, const at::
     throw Error("UNet2DConditionModel: encoder_hidden_states must be [" +
         std::to_string(batch) + ", tokens, " + std::to_string(c.cross_attention_dim[0]) +
         "], got " + (encoder_hidden_states.defined() ?
-        shape_str(encoder_hidden_states.sizes()) : "nothing") +
+        io::shape_string(encoder_hidden_states.sizes()) : "nothing") +
         " (is the text encoder the one that belongs to this UNet?)");
   }
   if (!timestep.defined() || timestep.dim() > 1 ||
       (timestep.numel() != 1 && timestep.numel() != batch)) {
     throw Error("UNet2DConditionModel: timestep must be one value or one per batch entry, got " +
-        (timestep.defined() ? shape_str(timestep.sizes()) : "nothing"));
+        (timestep.defined() ? io::shape_string(timestep.sizes()) : "nothing"));
   }
   c10::InferenceMode guard;
 

@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "rip/sd/io/weights.h"
+#include "rip/sd/weights.h"
 
 namespace rip::sd {
 

@@ -11,6 +11,7 @@
 #include <optional>
 
 #include "rip/error.h"
+#include "rip/io/shape.h"
 #include "rip/sd/models/blocks.h"
 
 namespace rip::sd {
@@ -194,7 +195,7 @@ at::Tensor AutoencoderKL::encode_moments(const at::Tensor& image) const {
   if (!image.defined() || image.dim() != 4 || image.size(1) != m.config.in_channels) {
     throw Error("AutoencoderKL: the image to encode must be [batch, " +
         std::to_string(m.config.in_channels) + ", height, width], got " +
-        (image.defined() ? shape_str(image.sizes()) : "nothing"));
+        (image.defined() ? io::shape_string(image.sizes()) : "nothing"));
   }
   c10::InferenceMode guard;
   // .to keeps the strides (a channels-last image stays channels-last).
@@ -212,7 +213,7 @@ at::Tensor AutoencoderKL::encode_moments(const at::Tensor& image) const {
 AutoencoderKL::Posterior AutoencoderKL::posterior(const at::Tensor& moments) {
   if (!moments.defined() || moments.dim() != 4 || moments.size(1) % 2 != 0) {
     throw Error("AutoencoderKL: moments must be [batch, 2*latent_channels, h, w], got " +
-        (moments.defined() ? shape_str(moments.sizes()) : "nothing"));
+        (moments.defined() ? io::shape_string(moments.sizes()) : "nothing"));
   }
   c10::InferenceMode guard;
   Posterior p;
@@ -247,7 +248,7 @@ at::Tensor AutoencoderKL::decode(const at::Tensor& z_in) const {
   if (!z_in.defined() || z_in.dim() != 4 || z_in.size(1) != m.config.latent_channels) {
     throw Error("AutoencoderKL: latents to decode must be [batch, " +
         std::to_string(m.config.latent_channels) + ", h, w], got " +
-        (z_in.defined() ? shape_str(z_in.sizes()) : "nothing"));
+        (z_in.defined() ? io::shape_string(z_in.sizes()) : "nothing"));
   }
   c10::InferenceMode guard;
   at::Tensor z = z_in.to(m.device, m.dtype);

@@ -19,8 +19,8 @@
 #include <mutex>
 
 #include "rip/error.h"
-#include "rip/sd/io/json_file.h"
-#include "rip/sd/io/weights.h"
+#include "rip/io/json_file.h"
+#include "rip/sd/weights.h"
 #include "rip/sd/models/unet.h"
 #include "rip/sd/models/vae.h"
 #include "rip/sd/sched/scheduler.h"
@@ -116,7 +116,7 @@ load_models(const PipelineOptions& options)
   check_device(options.device, options.dtype);
   const std::string variant = choose_variant(options, dtype);
 
-  auto index = read_json(dir / "model_index.json");
+  auto index = io::read_json(dir / "model_index.json");
   if (index.contains("_class_name") && index["_class_name"].is_string()) {
     const std::string cls = index["_class_name"];
     if (cls.find("Inpaint") == std::string::npos)

@@ -78,7 +78,7 @@ void check_device(const std::string& device, const std::string& dtype);
 // pool, and with OpenBLAS's OpenMP build its matrix products too) and returns
 // it. n = 0 picks OMP_NUM_THREADS when set, else every CPU this process may
 // run on. Why not libtorch's own default: it counts physical cores as its
-// CPU-info library sees them, which is 1 on some 2-CPU VMs (1.8x slower).
+// CPU-info library sees them, which is 1 on some 2-CPU VMs.
 // Results depend on the count in the last bits (docs/models.md).
 int set_compute_threads(int n);
 

@@ -10,12 +10,12 @@
 #include <limits>
 
 #include "rip/error.h"
-#include "rip/sd/io/json_file.h"
+#include "rip/io/json_file.h"
 
 namespace rip::sd {
 
 ClipTextConfig ClipTextConfig::load(const std::filesystem::path& config_json) {
-  const ConfigReader r = ConfigReader::open(config_json);
+  const io::ConfigReader r = io::ConfigReader::open(config_json);
   ClipTextConfig c;
   c.hidden_size = r.require_int("hidden_size");
   c.intermediate_size = r.require_int("intermediate_size");

@@ -12,7 +12,7 @@
 #include <sstream>
 
 #include "rip/error.h"
-#include "rip/sd/io/json_file.h"
+#include "rip/io/json_file.h"
 
 namespace rip::sd {
 
@@ -431,7 +431,7 @@ ClipTokenizer ClipTokenizer::load(const fs::path& dir) {
                      " is not a folder; point it at the model's tokenizer/ folder");
 
   // vocab.json: {token: id}.
-  json vocab = read_json(vocab_path);
+  json vocab = io::read_json(vocab_path);
   if (!vocab.is_object() || vocab.empty())
     throw rip::Error("ClipTokenizer: " + vocab_path.string() + " is not a {token: id} object");
   tok.vocab_.reserve(vocab.size());
@@ -447,7 +447,7 @@ ClipTokenizer ClipTokenizer::load(const fs::path& dir) {
   // Which special tokens: tokenizer_config.json, overridden by
   // special_tokens_map.json only for files without "added_tokens_decoder"
   // (PreTrainedTokenizerBase._from_pretrained).
-  json config = fs::exists(config_path) ? read_json(config_path) : json::object();
+  json config = fs::exists(config_path) ? io::read_json(config_path) : json::object();
   if (!config.is_object())
     throw rip::Error("ClipTokenizer: " + config_path.string() + " is not a JSON object");
   std::map<std::string, std::pair<json, fs::path>> specials;  // key -> value, file
@@ -493,7 +493,7 @@ ClipTokenizer ClipTokenizer::load(const fs::path& dir) {
     }
   } else {
     if (fs::exists(map_path)) {
-      json map = read_json(map_path);
+      json map = io::read_json(map_path);
       if (!map.is_object())
         throw rip::Error("ClipTokenizer: " + map_path.string() + " is not a JSON object");
       for (auto it = map.begin(); it != map.end(); ++it) {
@@ -510,7 +510,7 @@ ClipTokenizer ClipTokenizer::load(const fs::path& dir) {
       }
     }
     if (fs::exists(added_path)) {
-      json extra = read_json(added_path);
+      json extra = io::read_json(added_path);
       if (!extra.is_object())
         throw rip::Error("ClipTokenizer: " + added_path.string() + " is not a {token: id} object");
       for (auto it = extra.begin(); it != extra.end(); ++it) {
@@ -525,7 +525,7 @@ ClipTokenizer ClipTokenizer::load(const fs::path& dir) {
     // A fast tokenizer's tokenizer.json lends the slow one its added tokens.
     const fs::path fast_path = dir / "tokenizer.json";
     if (fs::exists(fast_path)) {
-      json fast = read_json(fast_path);
+      json fast = io::read_json(fast_path);
       if (fast.is_object() && fast.contains("added_tokens") && fast["added_tokens"].is_array()) {
         for (const auto& entry : fast["added_tokens"]) {
           if (!entry.is_object() || !entry.contains("id") || !entry["id"].is_number_integer())
