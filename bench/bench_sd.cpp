@@ -41,9 +41,7 @@
 
 // CPU time of the whole process (all threads), user + system: on a machine
 // shared with other work it varies much less than the wall time.
-static double
-cpu_seconds()
-{
+static double cpu_seconds() {
   struct timespec ts;
   clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
   return ts.tv_sec + ts.tv_nsec * 1e-9;
@@ -51,9 +49,7 @@ cpu_seconds()
 
 // RIP_BENCH_REPEATS=N: time N calls and keep the best (a 2-core VM shared
 // with other work is noisy; the best call is the machine's speed).
-static int
-bench_repeats()
-{
+static int bench_repeats() {
   const char* env = std::getenv("RIP_BENCH_REPEATS");
   return env ? std::max(1, std::atoi(env)) : 1;
 }
@@ -61,44 +57,35 @@ bench_repeats()
 // FNV-1a over the bytes of a result: two builds (or settings) that print
 // the same fingerprint computed the same bits, so a speed change can be
 // shown not to change a result.
-static uint64_t
-fingerprint(const void* data, size_t bytes, uint64_t h = 1469598103934665603ull)
-{
+static uint64_t fingerprint(const void* data, size_t bytes, uint64_t h = 1469598103934665603ull) {
   const auto* p = static_cast<const unsigned char*>(data);
   for (size_t i = 0; i < bytes; ++i) h = (h ^ p[i]) * 1099511628211ull;
   return h;
 }
 
-static uint64_t
-fingerprint(const at::Tensor& t, uint64_t h = 1469598103934665603ull)
-{
+static uint64_t fingerprint(const at::Tensor& t, uint64_t h = 1469598103934665603ull) {
   const at::Tensor c = t.contiguous();
   return fingerprint(c.data_ptr(), c.numel() * c.element_size(), h);
 }
 
 // Minor page faults so far: on a VM every fault of fresh memory costs
 // microseconds, so the faults of a timed call are part of its time.
-static long
-minor_faults()
-{
+static long minor_faults() {
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
   return ru.ru_minflt;
 }
 
-static double
-peak_rss_mib()
-{
+static double peak_rss_mib() {
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
   return ru.ru_maxrss / 1024.0;
 }
 
-int
-main(int argc, char** argv)
-{
+int main(int argc, char** argv) {
   if (argc < 3) {
-    std::fprintf(stderr, "usage: bench-sd MODEL unet1|unet2|vae|inpaint-empty|"
+    std::fprintf(stderr,
+        "usage: bench-sd MODEL unet1|unet2|vae|inpaint-empty|"
         "inpaint-prompt [STEPS] [SIZE]\n");
     return 2;
   }
@@ -114,14 +101,12 @@ main(int argc, char** argv)
     if (what == "unet1" || what == "unet2") {
       c10::InferenceMode guard;
       auto unet = rip::sd::UNet2DConditionModel::load(
-          std::filesystem::path(model) / "unet", "", at::kFloat,
-          at::Device(at::kCPU));
+          std::filesystem::path(model) / "unet", "", at::kFloat, at::Device(at::kCPU));
       const int64_t b = what == "unet1" ? 1 : 2;
       auto gen = at::make_generator<at::CPUGeneratorImpl>(0);
       const auto f32 = at::TensorOptions().dtype(at::kFloat);
       auto x = at::randn({b, 9, size / 8, size / 8}, gen, f32);
-      auto ctx = at::randn(
-          {b, 77, int64_t(unet.config().cross_attention_dim.at(0))}, gen, f32);
+      auto ctx = at::randn({b, 77, int64_t(unet.config().cross_attention_dim.at(0))}, gen, f32);
       auto t = at::scalar_tensor(501, at::kLong);
       unet.forward(x, t, ctx);  // warm-up
       // RIP_BENCH_PROFILE=FILE: a Chrome trace of the last timed call's ATen
@@ -131,15 +116,15 @@ main(int argc, char** argv)
       const int repeats = bench_repeats();
       for (int r = 0; r < repeats; ++r) {
         if (profile && *profile && r + 1 == repeats)
-          recorder = std::make_unique<torch::autograd::profiler::RecordProfile>(
-              std::string(profile));
+          recorder =
+              std::make_unique<torch::autograd::profiler::RecordProfile>(std::string(profile));
         const double c0 = cpu_seconds();
         const long f0 = minor_faults();
         auto t0 = std::chrono::steady_clock::now();
         output = fingerprint(unet.forward(x, t, ctx));
         faults = r == 0 ? minor_faults() - f0 : std::min(faults, minor_faults() - f0);
-        const double s = std::chrono::duration<double>(
-            std::chrono::steady_clock::now() - t0).count();
+        const double s =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         const double c = cpu_seconds() - c0;
         seconds = r == 0 ? s : std::min(seconds, s);
         cpu = r == 0 ? c : std::min(cpu, c);
@@ -150,12 +135,10 @@ main(int argc, char** argv)
       // over) and decode of its latents: the fixed part of every inpaint.
       c10::InferenceMode guard;
       auto vae = rip::sd::AutoencoderKL::load(
-          std::filesystem::path(model) / "vae", "", at::kFloat,
-          at::Device(at::kCPU));
+          std::filesystem::path(model) / "vae", "", at::kFloat, at::Device(at::kCPU));
       auto gen = at::make_generator<at::CPUGeneratorImpl>(0);
       const auto f32 = at::TensorOptions().dtype(at::kFloat);
-      auto x = (at::rand({1, size, size, 3}, gen, f32) * 2 - 1)
-                   .permute({0, 3, 1, 2});
+      auto x = (at::rand({1, size, size, 3}, gen, f32) * 2 - 1).permute({0, 3, 1, 2});
       auto z = at::randn({1, 4, size / 8, size / 8}, gen, f32);
       vae.encode_moments(x);  // warm-up
       vae.decode(z);
@@ -188,8 +171,7 @@ main(int argc, char** argv)
       mask(cv::Rect(size / 4, size / 4, size / 4, size / 4)).setTo(255);
       rip::sd::InpaintSettings s;
       s.steps = steps;
-      if (what == "inpaint-prompt")
-        s.prompt = "a painting of a starry night";
+      if (what == "inpaint-prompt") s.prompt = "a painting of a starry night";
       // Warm-up: one 1-step inpaint, so that the timed one finds the weights
       // in memory as diffusers' does after from_pretrained (memory-mapped
       // weights are read on first use) and the prompt encoded, as every
@@ -204,26 +186,27 @@ main(int argc, char** argv)
       auto t0 = std::chrono::steady_clock::now();
       cv::Mat out = pipeline->inpaint(image, mask, s);
       output = fingerprint(out.data, out.total() * out.elemSize());
-      seconds = std::chrono::duration<double>(
-          std::chrono::steady_clock::now() - t0).count();
+      seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       cpu = cpu_seconds() - c0;
       faults = minor_faults() - f0;
     } else {
-      std::fprintf(stderr, "bench-sd: unknown measurement '%s'\n",
-          what.c_str());
+      std::fprintf(stderr, "bench-sd: unknown measurement '%s'\n", what.c_str());
       return 2;
     }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench-sd: %s\n", e.what());
     return 1;
   }
-  std::printf("{\"what\": \"%s\", \"steps\": %d, \"size\": %d, "
+  std::printf(
+      "{\"what\": \"%s\", \"steps\": %d, \"size\": %d, "
       "\"threads\": %d, \"blas\": \"%s\", \"seconds\": %.3f, \"cpu_seconds\": %.3f, "
       "%s\"page_faults\": %ld, \"peak_rss_mib\": %.0f, \"output_fnv1a\": \"%016llx\"}\n",
-      what.c_str(), steps, size, at::get_num_threads(),
-      rip::blas_name(rip::loaded_blas()), seconds, cpu,
-      encode_s < 0 ? "" : ("\"encode_seconds\": " + std::to_string(encode_s) +
-          ", \"decode_seconds\": " + std::to_string(decode_s) + ", ").c_str(),
+      what.c_str(), steps, size, at::get_num_threads(), rip::blas_name(rip::loaded_blas()), seconds,
+      cpu,
+      encode_s < 0 ? ""
+                   : ("\"encode_seconds\": " + std::to_string(encode_s) +
+                         ", \"decode_seconds\": " + std::to_string(decode_s) + ", ")
+                         .c_str(),
       faults, peak_rss_mib(), static_cast<unsigned long long>(output));
   return 0;
 }

@@ -42,14 +42,13 @@
 #include "rip/core/inpaint_cv.h"
 #include "ripmask.h"
 
-GST_DEBUG_CATEGORY_STATIC (cvinpaint_debug);
+GST_DEBUG_CATEGORY_STATIC(cvinpaint_debug);
 #define GST_CAT_DEFAULT cvinpaint_debug
 
 #define DEFAULT_METHOD "telea"
 #define DEFAULT_RADIUS 3.0
 
-enum
-{
+enum {
   PROP_0,
   PROP_METHOD,
   PROP_RADIUS,
@@ -60,180 +59,146 @@ struct Settings {
   std::string method = DEFAULT_METHOD;
   double radius = DEFAULT_RADIUS;
 };
-}
+}  // namespace
 
-struct _GstCvInpaint
-{
+struct _GstCvInpaint {
   GstVideoFilter parent;
 
   /* < private > */
-  Settings *settings;           // guarded by the object lock
+  Settings* settings;           // guarded by the object lock
   rip::CvInpaintMethod method;  // parsed in start
   double radius;
 };
 
 #define gst_cv_inpaint_parent_class parent_class
-G_DEFINE_TYPE (GstCvInpaint, gst_cv_inpaint, GST_TYPE_VIDEO_FILTER);
-GST_ELEMENT_REGISTER_DEFINE (cvinpaint, "cvinpaint", GST_RANK_NONE,
-    GST_TYPE_CV_INPAINT);
+G_DEFINE_TYPE(GstCvInpaint, gst_cv_inpaint, GST_TYPE_VIDEO_FILTER);
+GST_ELEMENT_REGISTER_DEFINE(cvinpaint, "cvinpaint", GST_RANK_NONE, GST_TYPE_CV_INPAINT);
 
-#define CAPS GST_VIDEO_CAPS_MAKE ("{ RGB, BGR, GRAY8 }")
-static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink",
-    GST_PAD_SINK, GST_PAD_ALWAYS, GST_STATIC_CAPS (CAPS));
-static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
-    GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS (CAPS));
+#define CAPS GST_VIDEO_CAPS_MAKE("{ RGB, BGR, GRAY8 }")
+static GstStaticPadTemplate sink_template =
+    GST_STATIC_PAD_TEMPLATE("sink", GST_PAD_SINK, GST_PAD_ALWAYS, GST_STATIC_CAPS(CAPS));
+static GstStaticPadTemplate src_template =
+    GST_STATIC_PAD_TEMPLATE("src", GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS(CAPS));
 
-static void
-gst_cv_inpaint_set_property (GObject * object, guint prop_id,
-    const GValue * value, GParamSpec * pspec)
-{
-  GstCvInpaint *self = GST_CV_INPAINT (object);
-  GST_OBJECT_LOCK (self);
+static void gst_cv_inpaint_set_property(
+    GObject* object, guint prop_id, const GValue* value, GParamSpec* pspec) {
+  GstCvInpaint* self = GST_CV_INPAINT(object);
+  GST_OBJECT_LOCK(self);
   switch (prop_id) {
-    case PROP_METHOD:{
-      const gchar *v = g_value_get_string (value);
+    case PROP_METHOD: {
+      const gchar* v = g_value_get_string(value);
       self->settings->method = v ? v : "";
       break;
     }
-    case PROP_RADIUS:
-      self->settings->radius = g_value_get_double (value);
-      break;
-    default:
-      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
-      break;
+    case PROP_RADIUS: self->settings->radius = g_value_get_double(value); break;
+    default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
   }
-  GST_OBJECT_UNLOCK (self);
+  GST_OBJECT_UNLOCK(self);
 }
 
-static void
-gst_cv_inpaint_get_property (GObject * object, guint prop_id,
-    GValue * value, GParamSpec * pspec)
-{
-  GstCvInpaint *self = GST_CV_INPAINT (object);
-  GST_OBJECT_LOCK (self);
+static void gst_cv_inpaint_get_property(
+    GObject* object, guint prop_id, GValue* value, GParamSpec* pspec) {
+  GstCvInpaint* self = GST_CV_INPAINT(object);
+  GST_OBJECT_LOCK(self);
   switch (prop_id) {
-    case PROP_METHOD:
-      g_value_set_string (value, self->settings->method.c_str ());
-      break;
-    case PROP_RADIUS:
-      g_value_set_double (value, self->settings->radius);
-      break;
-    default:
-      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
-      break;
+    case PROP_METHOD: g_value_set_string(value, self->settings->method.c_str()); break;
+    case PROP_RADIUS: g_value_set_double(value, self->settings->radius); break;
+    default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
   }
-  GST_OBJECT_UNLOCK (self);
+  GST_OBJECT_UNLOCK(self);
 }
 
-static gboolean
-gst_cv_inpaint_start (GstBaseTransform * trans)
-{
-  GstCvInpaint *self = GST_CV_INPAINT (trans);
-  GST_OBJECT_LOCK (self);
+static gboolean gst_cv_inpaint_start(GstBaseTransform* trans) {
+  GstCvInpaint* self = GST_CV_INPAINT(trans);
+  GST_OBJECT_LOCK(self);
   Settings s = *self->settings;
-  GST_OBJECT_UNLOCK (self);
+  GST_OBJECT_UNLOCK(self);
   try {
-    self->method = rip::parse_cv_inpaint_method (s.method);
-  } catch (const rip::Error & e) {
-    GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS, ("%s", e.what ()), (NULL));
+    self->method = rip::parse_cv_inpaint_method(s.method);
+  } catch (const rip::Error& e) {
+    GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS, ("%s", e.what()), (NULL));
     return FALSE;
   }
   self->radius = s.radius;
   return TRUE;
 }
 
-static gboolean
-gst_cv_inpaint_set_info (GstVideoFilter * filter, GstCaps *,
-    GstVideoInfo * in_info, GstCaps *, GstVideoInfo *)
-{
-  GstCvInpaint *self = GST_CV_INPAINT (filter);
+static gboolean gst_cv_inpaint_set_info(
+    GstVideoFilter* filter, GstCaps*, GstVideoInfo* in_info, GstCaps*, GstVideoInfo*) {
+  GstCvInpaint* self = GST_CV_INPAINT(filter);
   if (self->method == rip::CvInpaintMethod::ShiftMap &&
-      GST_VIDEO_INFO_FORMAT (in_info) == GST_VIDEO_FORMAT_GRAY8) {
-    GST_ELEMENT_ERROR (self, STREAM, FORMAT,
-        ("method shiftmap needs RGB or BGR frames, got GRAY8"),
+      GST_VIDEO_INFO_FORMAT(in_info) == GST_VIDEO_FORMAT_GRAY8) {
+    GST_ELEMENT_ERROR(self, STREAM, FORMAT, ("method shiftmap needs RGB or BGR frames, got GRAY8"),
         ("use telea, ns or fsr-* for grey frames, or put videoconvert "
-            "before masksampler"));
+         "before masksampler"));
     return FALSE;
   }
   return TRUE;
 }
 
-static GstFlowReturn
-gst_cv_inpaint_transform_frame_ip (GstVideoFilter * filter,
-    GstVideoFrame * frame)
-{
-  GstCvInpaint *self = GST_CV_INPAINT (filter);
-  const int w = GST_VIDEO_FRAME_WIDTH (frame);
-  const int h = GST_VIDEO_FRAME_HEIGHT (frame);
-  auto mask = rip_mask_read (frame->buffer, w, h);
+static GstFlowReturn gst_cv_inpaint_transform_frame_ip(
+    GstVideoFilter* filter, GstVideoFrame* frame) {
+  GstCvInpaint* self = GST_CV_INPAINT(filter);
+  const int w = GST_VIDEO_FRAME_WIDTH(frame);
+  const int h = GST_VIDEO_FRAME_HEIGHT(frame);
+  auto mask = rip_mask_read(frame->buffer, w, h);
   if (!mask) {
-    GST_LOG_OBJECT (self, "no mask: frame passes untouched");
+    GST_LOG_OBJECT(self, "no mask: frame passes untouched");
     return GST_FLOW_OK;
   }
   try {
-    cv::Mat image = frame_as_mat (frame);
-    rip::cv_inpaint_masked (image, mask->to_image (w, h), self->method,
-        self->radius);
-  } catch (const std::exception & e) {
-    GST_ELEMENT_ERROR (self, STREAM, FAILED, ("cvinpaint failed: %s",
-            e.what ()), (NULL));
+    cv::Mat image = frame_as_mat(frame);
+    rip::cv_inpaint_masked(image, mask->to_image(w, h), self->method, self->radius);
+  } catch (const std::exception& e) {
+    GST_ELEMENT_ERROR(self, STREAM, FAILED, ("cvinpaint failed: %s", e.what()), (NULL));
     return GST_FLOW_ERROR;
   }
   return GST_FLOW_OK;
 }
 
-static void
-gst_cv_inpaint_finalize (GObject * object)
-{
-  delete GST_CV_INPAINT (object)->settings;
-  G_OBJECT_CLASS (parent_class)->finalize (object);
+static void gst_cv_inpaint_finalize(GObject* object) {
+  delete GST_CV_INPAINT(object)->settings;
+  G_OBJECT_CLASS(parent_class)->finalize(object);
 }
 
-static void
-gst_cv_inpaint_class_init (GstCvInpaintClass * klass)
-{
-  GObjectClass *gobject_class = G_OBJECT_CLASS (klass);
-  GstElementClass *element_class = GST_ELEMENT_CLASS (klass);
-  GstBaseTransformClass *trans_class = GST_BASE_TRANSFORM_CLASS (klass);
-  GstVideoFilterClass *filter_class = GST_VIDEO_FILTER_CLASS (klass);
+static void gst_cv_inpaint_class_init(GstCvInpaintClass* klass) {
+  GObjectClass* gobject_class = G_OBJECT_CLASS(klass);
+  GstElementClass* element_class = GST_ELEMENT_CLASS(klass);
+  GstBaseTransformClass* trans_class = GST_BASE_TRANSFORM_CLASS(klass);
+  GstVideoFilterClass* filter_class = GST_VIDEO_FILTER_CLASS(klass);
 
-  GST_DEBUG_CATEGORY_INIT (cvinpaint_debug, "cvinpaint", 0,
-      "OpenCV inpainting");
+  GST_DEBUG_CATEGORY_INIT(cvinpaint_debug, "cvinpaint", 0, "OpenCV inpainting");
 
   gobject_class->set_property = gst_cv_inpaint_set_property;
   gobject_class->get_property = gst_cv_inpaint_get_property;
   gobject_class->finalize = gst_cv_inpaint_finalize;
 
-  const GParamFlags rw = (GParamFlags) (G_PARAM_READWRITE |
-      G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY);
-  g_object_class_install_property (gobject_class, PROP_METHOD,
-      g_param_spec_string ("method", "Method",
+  const GParamFlags rw =
+      (GParamFlags) (G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY);
+  g_object_class_install_property(gobject_class, PROP_METHOD,
+      g_param_spec_string("method", "Method",
           "Inpainting algorithm: telea, ns (Navier-Stokes), fsr-fast, "
           "fsr-best (xphoto, slow), shiftmap (xphoto, colour only)",
           DEFAULT_METHOD, rw));
-  g_object_class_install_property (gobject_class, PROP_RADIUS,
-      g_param_spec_double ("radius", "Radius",
-          "Neighbourhood radius in pixels used by telea and ns",
+  g_object_class_install_property(gobject_class, PROP_RADIUS,
+      g_param_spec_double("radius", "Radius", "Neighbourhood radius in pixels used by telea and ns",
           0.0, 1000.0, DEFAULT_RADIUS, rw));
 
-  gst_element_class_set_static_metadata (element_class,
-      "OpenCV inpainting", "Filter/Effect/Video",
+  gst_element_class_set_static_metadata(element_class, "OpenCV inpainting", "Filter/Effect/Video",
       "Inpaints the pixels under the inpaint-mask region of interest with "
-      "OpenCV and leaves every other pixel untouched", "gst-rip developers");
-  gst_element_class_add_static_pad_template (element_class, &sink_template);
-  gst_element_class_add_static_pad_template (element_class, &src_template);
+      "OpenCV and leaves every other pixel untouched",
+      "gst-rip developers");
+  gst_element_class_add_static_pad_template(element_class, &sink_template);
+  gst_element_class_add_static_pad_template(element_class, &src_template);
 
-  trans_class->start = GST_DEBUG_FUNCPTR (gst_cv_inpaint_start);
-  filter_class->set_info = GST_DEBUG_FUNCPTR (gst_cv_inpaint_set_info);
-  filter_class->transform_frame_ip =
-      GST_DEBUG_FUNCPTR (gst_cv_inpaint_transform_frame_ip);
+  trans_class->start = GST_DEBUG_FUNCPTR(gst_cv_inpaint_start);
+  filter_class->set_info = GST_DEBUG_FUNCPTR(gst_cv_inpaint_set_info);
+  filter_class->transform_frame_ip = GST_DEBUG_FUNCPTR(gst_cv_inpaint_transform_frame_ip);
 }
 
-static void
-gst_cv_inpaint_init (GstCvInpaint * self)
-{
-  self->settings = new Settings ();
+static void gst_cv_inpaint_init(GstCvInpaint* self) {
+  self->settings = new Settings();
   self->method = rip::CvInpaintMethod::Telea;
   self->radius = DEFAULT_RADIUS;
-  gst_base_transform_set_qos_enabled (GST_BASE_TRANSFORM (self), FALSE);
+  gst_base_transform_set_qos_enabled(GST_BASE_TRANSFORM(self), FALSE);
 }

@@ -53,7 +53,7 @@
 #include "rip/error.h"
 #include "rip/io/image.h"
 
-GST_DEBUG_CATEGORY_STATIC (feedbacksrc_debug);
+GST_DEBUG_CATEGORY_STATIC(feedbacksrc_debug);
 #define GST_CAT_DEFAULT feedbacksrc_debug
 
 #define DEFAULT_CHANNEL "rip"
@@ -66,8 +66,7 @@ GST_DEBUG_CATEGORY_STATIC (feedbacksrc_debug);
 #define DEFAULT_FPS_D 1
 #define DEFAULT_TIMEOUT_MS 300000
 
-enum
-{
+enum {
   PROP_0,
   PROP_CHANNEL,
   PROP_LOCATION,
@@ -97,416 +96,348 @@ struct Settings {
 struct State {
   Settings settings;  // snapshot taken at start
   std::shared_ptr<rip::FeedbackChannel> channel;
-  GstBuffer *seed = nullptr;
-  GstCaps *caps = nullptr;
+  GstBuffer* seed = nullptr;
+  GstCaps* caps = nullptr;
   GstClockTime frame_duration = GST_CLOCK_TIME_NONE;
   guint64 next_frame = 0;
 
-  ~State ()
-  {
-    gst_clear_buffer (&seed);
-    gst_clear_caps (&caps);
+  ~State() {
+    gst_clear_buffer(&seed);
+    gst_clear_caps(&caps);
   }
 };
 
 }  // namespace
 
-struct _GstFeedbackSrc
-{
+struct _GstFeedbackSrc {
   GstPushSrc parent;
 
   /* < private > */
-  Settings *settings;           // guarded by the object lock
-  State *state;                 // streaming thread, start/stop
+  Settings* settings;  // guarded by the object lock
+  State* state;        // streaming thread, start/stop
 };
 
-static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
-    GST_PAD_SRC, GST_PAD_ALWAYS,
-    GST_STATIC_CAPS (GST_VIDEO_CAPS_MAKE ("RGB")));
+static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE(
+    "src", GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS(GST_VIDEO_CAPS_MAKE("RGB")));
 
 #define gst_feedback_src_parent_class parent_class
-G_DEFINE_TYPE (GstFeedbackSrc, gst_feedback_src, GST_TYPE_PUSH_SRC);
-GST_ELEMENT_REGISTER_DEFINE (feedbacksrc, "feedbacksrc", GST_RANK_NONE,
-    GST_TYPE_FEEDBACK_SRC);
+G_DEFINE_TYPE(GstFeedbackSrc, gst_feedback_src, GST_TYPE_PUSH_SRC);
+GST_ELEMENT_REGISTER_DEFINE(feedbacksrc, "feedbacksrc", GST_RANK_NONE, GST_TYPE_FEEDBACK_SRC);
 
-static void
-gst_feedback_src_set_property (GObject * object, guint prop_id,
-    const GValue * value, GParamSpec * pspec)
-{
-  GstFeedbackSrc *self = GST_FEEDBACK_SRC (object);
-  GST_OBJECT_LOCK (self);
-  Settings & s = *self->settings;
+static void gst_feedback_src_set_property(
+    GObject* object, guint prop_id, const GValue* value, GParamSpec* pspec) {
+  GstFeedbackSrc* self = GST_FEEDBACK_SRC(object);
+  GST_OBJECT_LOCK(self);
+  Settings& s = *self->settings;
   switch (prop_id) {
-    case PROP_CHANNEL:{
-      const gchar *v = g_value_get_string (value);
+    case PROP_CHANNEL: {
+      const gchar* v = g_value_get_string(value);
       s.channel = v ? v : "";
       break;
     }
-    case PROP_LOCATION:{
-      const gchar *v = g_value_get_string (value);
+    case PROP_LOCATION: {
+      const gchar* v = g_value_get_string(value);
       s.location = v ? v : "";
       break;
     }
-    case PROP_WIDTH:
-      s.width = g_value_get_int (value);
-      break;
-    case PROP_HEIGHT:
-      s.height = g_value_get_int (value);
-      break;
-    case PROP_FIT:{
-      const gchar *v = g_value_get_string (value);
+    case PROP_WIDTH: s.width = g_value_get_int(value); break;
+    case PROP_HEIGHT: s.height = g_value_get_int(value); break;
+    case PROP_FIT: {
+      const gchar* v = g_value_get_string(value);
       s.fit = v ? v : "";
       break;
     }
-    case PROP_ITERATIONS:
-      s.iterations = g_value_get_uint (value);
-      break;
+    case PROP_ITERATIONS: s.iterations = g_value_get_uint(value); break;
     case PROP_FRAMERATE:
-      s.fps_n = gst_value_get_fraction_numerator (value);
-      s.fps_d = gst_value_get_fraction_denominator (value);
+      s.fps_n = gst_value_get_fraction_numerator(value);
+      s.fps_d = gst_value_get_fraction_denominator(value);
       break;
-    case PROP_TIMEOUT:
-      s.timeout_ms = g_value_get_uint (value);
-      break;
-    default:
-      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
-      break;
+    case PROP_TIMEOUT: s.timeout_ms = g_value_get_uint(value); break;
+    default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
   }
-  GST_OBJECT_UNLOCK (self);
+  GST_OBJECT_UNLOCK(self);
 }
 
-static void
-gst_feedback_src_get_property (GObject * object, guint prop_id,
-    GValue * value, GParamSpec * pspec)
-{
-  GstFeedbackSrc *self = GST_FEEDBACK_SRC (object);
-  GST_OBJECT_LOCK (self);
-  const Settings & s = *self->settings;
+static void gst_feedback_src_get_property(
+    GObject* object, guint prop_id, GValue* value, GParamSpec* pspec) {
+  GstFeedbackSrc* self = GST_FEEDBACK_SRC(object);
+  GST_OBJECT_LOCK(self);
+  const Settings& s = *self->settings;
   switch (prop_id) {
-    case PROP_CHANNEL:
-      g_value_set_string (value, s.channel.c_str ());
-      break;
+    case PROP_CHANNEL: g_value_set_string(value, s.channel.c_str()); break;
     case PROP_LOCATION:
-      g_value_set_string (value,
-          s.location.empty ()? NULL : s.location.c_str ());
+      g_value_set_string(value, s.location.empty() ? NULL : s.location.c_str());
       break;
-    case PROP_WIDTH:
-      g_value_set_int (value, s.width);
-      break;
-    case PROP_HEIGHT:
-      g_value_set_int (value, s.height);
-      break;
-    case PROP_FIT:
-      g_value_set_string (value, s.fit.c_str ());
-      break;
-    case PROP_ITERATIONS:
-      g_value_set_uint (value, s.iterations);
-      break;
-    case PROP_FRAMERATE:
-      gst_value_set_fraction (value, s.fps_n, s.fps_d);
-      break;
-    case PROP_TIMEOUT:
-      g_value_set_uint (value, s.timeout_ms);
-      break;
-    default:
-      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
-      break;
+    case PROP_WIDTH: g_value_set_int(value, s.width); break;
+    case PROP_HEIGHT: g_value_set_int(value, s.height); break;
+    case PROP_FIT: g_value_set_string(value, s.fit.c_str()); break;
+    case PROP_ITERATIONS: g_value_set_uint(value, s.iterations); break;
+    case PROP_FRAMERATE: gst_value_set_fraction(value, s.fps_n, s.fps_d); break;
+    case PROP_TIMEOUT: g_value_set_uint(value, s.timeout_ms); break;
+    default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
   }
-  GST_OBJECT_UNLOCK (self);
+  GST_OBJECT_UNLOCK(self);
 }
 
-static gboolean
-gst_feedback_src_start (GstBaseSrc * base)
-{
-  GstFeedbackSrc *self = GST_FEEDBACK_SRC (base);
-  auto state = std::make_unique < State > ();
+static gboolean gst_feedback_src_start(GstBaseSrc* base) {
+  GstFeedbackSrc* self = GST_FEEDBACK_SRC(base);
+  auto state = std::make_unique<State>();
 
-  GST_OBJECT_LOCK (self);
+  GST_OBJECT_LOCK(self);
   state->settings = *self->settings;
-  GST_OBJECT_UNLOCK (self);
-  const Settings & s = state->settings;
+  GST_OBJECT_UNLOCK(self);
+  const Settings& s = state->settings;
 
-  if (s.channel.empty ()) {
-    GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
-        ("feedbacksrc needs a channel name"),
+  if (s.channel.empty()) {
+    GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS, ("feedbacksrc needs a channel name"),
         ("set channel to the same name as the feedbacksink's channel"));
     return FALSE;
   }
   if (s.fps_n <= 0 || s.fps_d <= 0) {
-    GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
+    GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS,
         ("framerate must be positive, got %d/%d", s.fps_n, s.fps_d), (NULL));
     return FALSE;
   }
 
   cv::Mat rgb;
   try {
-    rgb = rip::fit_image (rip::io::load_rgb_image (s.location), s.width, s.height,
-        rip::parse_fit_mode (s.fit));
-  } catch (const rip::Error & e) {
-    GST_ELEMENT_ERROR (self, RESOURCE, OPEN_READ,
-        ("feedbacksrc cannot use its seed image: %s", e.what ()),
-        ("location=%s", s.location.c_str ()));
+    rgb = rip::fit_image(
+        rip::io::load_rgb_image(s.location), s.width, s.height, rip::parse_fit_mode(s.fit));
+  } catch (const rip::Error& e) {
+    GST_ELEMENT_ERROR(self, RESOURCE, OPEN_READ,
+        ("feedbacksrc cannot use its seed image: %s", e.what()),
+        ("location=%s", s.location.c_str()));
     return FALSE;
-  } catch (const std::exception & e) {
-    GST_ELEMENT_ERROR (self, RESOURCE, OPEN_READ,
-        ("reading the seed image '%s' failed: %s", s.location.c_str (),
-            e.what ()), (NULL));
+  } catch (const std::exception& e) {
+    GST_ELEMENT_ERROR(self, RESOURCE, OPEN_READ,
+        ("reading the seed image '%s' failed: %s", s.location.c_str(), e.what()), (NULL));
     return FALSE;
   }
 
   GstVideoInfo info;
-  gst_video_info_set_format (&info, GST_VIDEO_FORMAT_RGB, rgb.cols, rgb.rows);
-  GST_VIDEO_INFO_FPS_N (&info) = s.fps_n;
-  GST_VIDEO_INFO_FPS_D (&info) = s.fps_d;
-  state->caps = gst_video_info_to_caps (&info);
-  state->frame_duration =
-      gst_util_uint64_scale_int (GST_SECOND, s.fps_d, s.fps_n);
+  gst_video_info_set_format(&info, GST_VIDEO_FORMAT_RGB, rgb.cols, rgb.rows);
+  GST_VIDEO_INFO_FPS_N(&info) = s.fps_n;
+  GST_VIDEO_INFO_FPS_D(&info) = s.fps_d;
+  state->caps = gst_video_info_to_caps(&info);
+  state->frame_duration = gst_util_uint64_scale_int(GST_SECOND, s.fps_d, s.fps_n);
 
   // The seed in GStreamer's default RGB layout (rows padded to 4 bytes).
-  state->seed = gst_buffer_new_allocate (NULL, info.size, NULL);
+  state->seed = gst_buffer_new_allocate(NULL, info.size, NULL);
   GstVideoFrame frame;
-  if (!gst_video_frame_map (&frame, &info, state->seed, GST_MAP_WRITE)) {
-    GST_ELEMENT_ERROR (self, RESOURCE, FAILED, ("could not map the seed"),
-        (NULL));
+  if (!gst_video_frame_map(&frame, &info, state->seed, GST_MAP_WRITE)) {
+    GST_ELEMENT_ERROR(self, RESOURCE, FAILED, ("could not map the seed"), (NULL));
     return FALSE;
   }
-  guint8 *dst = (guint8 *) GST_VIDEO_FRAME_PLANE_DATA (&frame, 0);
-  const gint stride = GST_VIDEO_FRAME_PLANE_STRIDE (&frame, 0);
+  guint8* dst = (guint8*) GST_VIDEO_FRAME_PLANE_DATA(&frame, 0);
+  const gint stride = GST_VIDEO_FRAME_PLANE_STRIDE(&frame, 0);
   for (int y = 0; y < rgb.rows; y++)
-    memcpy (dst + (gsize) y * stride, rgb.ptr (y), (gsize) rgb.cols * 3);
-  gst_video_frame_unmap (&frame);
+    memcpy(dst + (gsize) y * stride, rgb.ptr(y), (gsize) rgb.cols * 3);
+  gst_video_frame_unmap(&frame);
 
-  auto channel = rip::FeedbackChannel::get (s.channel);
-  if (!channel->attach_source (rip::FeedbackChannel::Payload (gst_caps_ref
-              (state->caps), [](void *caps) {
-            gst_caps_unref (GST_CAPS (caps));}))) {
-    GST_ELEMENT_ERROR (self, RESOURCE, BUSY,
-        ("channel '%s' already has a feedbacksrc", s.channel.c_str ()),
+  auto channel = rip::FeedbackChannel::get(s.channel);
+  if (!channel->attach_source(rip::FeedbackChannel::Payload(
+          gst_caps_ref(state->caps), [](void* caps) { gst_caps_unref(GST_CAPS(caps)); }))) {
+    GST_ELEMENT_ERROR(self, RESOURCE, BUSY,
+        ("channel '%s' already has a feedbacksrc", s.channel.c_str()),
         ("give every loop its own channel name"));
     return FALSE;
   }
   state->channel = channel;
 
-  GST_INFO_OBJECT (self, "seed %s: %dx%d, %u iterations on channel '%s'",
-      s.location.c_str (), rgb.cols, rgb.rows, s.iterations,
-      s.channel.c_str ());
-  self->state = state.release ();
+  GST_INFO_OBJECT(self, "seed %s: %dx%d, %u iterations on channel '%s'", s.location.c_str(),
+      rgb.cols, rgb.rows, s.iterations, s.channel.c_str());
+  self->state = state.release();
   return TRUE;
 }
 
-static gboolean
-gst_feedback_src_stop (GstBaseSrc * base)
-{
-  GstFeedbackSrc *self = GST_FEEDBACK_SRC (base);
-  State *state = self->state;
+static gboolean gst_feedback_src_stop(GstBaseSrc* base) {
+  GstFeedbackSrc* self = GST_FEEDBACK_SRC(base);
+  State* state = self->state;
   self->state = nullptr;
-  if (state && state->channel)
-    state->channel->detach_source ();
+  if (state && state->channel) state->channel->detach_source();
   delete state;
   return TRUE;
 }
 
-static GstCaps *
-gst_feedback_src_get_caps (GstBaseSrc * base, GstCaps * filter)
-{
-  GstFeedbackSrc *self = GST_FEEDBACK_SRC (base);
-  GstCaps *caps;
+static GstCaps* gst_feedback_src_get_caps(GstBaseSrc* base, GstCaps* filter) {
+  GstFeedbackSrc* self = GST_FEEDBACK_SRC(base);
+  GstCaps* caps;
 
   if (self->state && self->state->caps)
-    caps = gst_caps_ref (self->state->caps);
+    caps = gst_caps_ref(self->state->caps);
   else
-    caps = gst_pad_get_pad_template_caps (GST_BASE_SRC_PAD (base));
+    caps = gst_pad_get_pad_template_caps(GST_BASE_SRC_PAD(base));
   if (filter) {
-    GstCaps *tmp = gst_caps_intersect_full (filter, caps,
-        GST_CAPS_INTERSECT_FIRST);
-    gst_caps_unref (caps);
+    GstCaps* tmp = gst_caps_intersect_full(filter, caps, GST_CAPS_INTERSECT_FIRST);
+    gst_caps_unref(caps);
     caps = tmp;
   }
   return caps;
 }
 
-static gboolean
-gst_feedback_src_is_seekable (GstBaseSrc *)
-{
+static gboolean gst_feedback_src_is_seekable(GstBaseSrc*) {
   return FALSE;
 }
 
-static gboolean
-gst_feedback_src_unlock (GstBaseSrc * base)
-{
-  GstFeedbackSrc *self = GST_FEEDBACK_SRC (base);
+static gboolean gst_feedback_src_unlock(GstBaseSrc* base) {
+  GstFeedbackSrc* self = GST_FEEDBACK_SRC(base);
   // state is set before the streaming thread starts and cleared after it
   // stopped, so it is stable while unlock can be called.
-  if (self->state)
-    self->state->channel->set_flushing (true);
+  if (self->state) self->state->channel->set_flushing(true);
   return TRUE;
 }
 
-static gboolean
-gst_feedback_src_unlock_stop (GstBaseSrc * base)
-{
-  GstFeedbackSrc *self = GST_FEEDBACK_SRC (base);
-  if (self->state)
-    self->state->channel->set_flushing (false);
+static gboolean gst_feedback_src_unlock_stop(GstBaseSrc* base) {
+  GstFeedbackSrc* self = GST_FEEDBACK_SRC(base);
+  if (self->state) self->state->channel->set_flushing(false);
   return TRUE;
 }
 
-static GstFlowReturn
-gst_feedback_src_create (GstPushSrc * push, GstBuffer ** out)
-{
-  GstFeedbackSrc *self = GST_FEEDBACK_SRC (push);
-  State & st = *self->state;
-  const Settings & s = st.settings;
+static GstFlowReturn gst_feedback_src_create(GstPushSrc* push, GstBuffer** out) {
+  GstFeedbackSrc* self = GST_FEEDBACK_SRC(push);
+  State& st = *self->state;
+  const Settings& s = st.settings;
   const guint64 k = st.next_frame;
-  GstBuffer *buf;
+  GstBuffer* buf;
 
   if (k > s.iterations) {
-    GST_DEBUG_OBJECT (self, "all %u iterations emitted", s.iterations);
+    GST_DEBUG_OBJECT(self, "all %u iterations emitted", s.iterations);
     return GST_FLOW_EOS;
   }
 
   if (k == 0) {
-    buf = gst_buffer_copy (st.seed);
+    buf = gst_buffer_copy(st.seed);
   } else {
-    std::optional < std::chrono::milliseconds > timeout;
-    if (s.timeout_ms > 0)
-      timeout = std::chrono::milliseconds (s.timeout_ms);
-    const auto taken = st.channel->take (timeout, k == s.iterations);
+    std::optional<std::chrono::milliseconds> timeout;
+    if (s.timeout_ms > 0) timeout = std::chrono::milliseconds(s.timeout_ms);
+    const auto taken = st.channel->take(timeout, k == s.iterations);
     switch (taken.status) {
       case rip::FeedbackChannel::TakeStatus::TimedOut:
-        GST_ELEMENT_ERROR (self, STREAM, FAILED,
+        GST_ELEMENT_ERROR(self, STREAM, FAILED,
             ("no frame came back to feedbacksink on channel '%s' within %u ms "
-                "(waiting for the output of iteration %" G_GUINT64_FORMAT
-                " of %u)", s.channel.c_str (), s.timeout_ms, k, s.iterations),
-            ("%s", st.channel->sink_count () == 0 ?
-                "no feedbacksink with this channel is running: add one and "
-                "give it the same channel name" :
-                "an element between feedbacksrc and feedbacksink dropped or "
-                "held back a frame (sinks need sync=false, no QoS in the "
-                "loop), or the inpainter is slower than the timeout: raise "
-                "timeout (0 waits for ever)"));
+             "(waiting for the output of iteration %" G_GUINT64_FORMAT " of %u)",
+                s.channel.c_str(), s.timeout_ms, k, s.iterations),
+            ("%s",
+                st.channel->sink_count() == 0
+                    ? "no feedbacksink with this channel is running: add one and "
+                      "give it the same channel name"
+                    : "an element between feedbacksrc and feedbacksink dropped or "
+                      "held back a frame (sinks need sync=false, no QoS in the "
+                      "loop), or the inpainter is slower than the timeout: raise "
+                      "timeout (0 waits for ever)"));
         return GST_FLOW_ERROR;
       case rip::FeedbackChannel::TakeStatus::Flushing:
       case rip::FeedbackChannel::TakeStatus::Closed:
-        GST_DEBUG_OBJECT (self, "interrupted while waiting");
+        GST_DEBUG_OBJECT(self, "interrupted while waiting");
         return GST_FLOW_FLUSHING;
       case rip::FeedbackChannel::TakeStatus::EndOfStream:
-        GST_INFO_OBJECT (self, "feedbacksink got EOS after %" G_GUINT64_FORMAT
-            " of %u iterations", k - 1, s.iterations);
+        GST_INFO_OBJECT(self, "feedbacksink got EOS after %" G_GUINT64_FORMAT " of %u iterations",
+            k - 1, s.iterations);
         return GST_FLOW_EOS;
-      case rip::FeedbackChannel::TakeStatus::Frame:
-        break;
+      case rip::FeedbackChannel::TakeStatus::Frame: break;
     }
-    GstBuffer *returned = GST_BUFFER (taken.frame.get ());
+    GstBuffer* returned = GST_BUFFER(taken.frame.get());
 
     // A fresh buffer with the returned pixels only: the previous
     // iteration's mask meta and flags must not ride along.
-    buf = gst_buffer_new ();
-    gst_buffer_copy_into (buf, returned, GST_BUFFER_COPY_MEMORY, 0, -1);
+    buf = gst_buffer_new();
+    gst_buffer_copy_into(buf, returned, GST_BUFFER_COPY_MEMORY, 0, -1);
   }
 
-  if (k == 0 && s.iterations == 0)
-    st.channel->finish_source ();
+  if (k == 0 && s.iterations == 0) st.channel->finish_source();
 
-  GST_BUFFER_PTS (buf) = k * st.frame_duration;
-  GST_BUFFER_DTS (buf) = GST_CLOCK_TIME_NONE;
-  GST_BUFFER_DURATION (buf) = st.frame_duration;
-  GST_BUFFER_OFFSET (buf) = k;
-  GST_BUFFER_OFFSET_END (buf) = k + 1;
-  if (k == 0)
-    GST_BUFFER_FLAG_SET (buf, GST_BUFFER_FLAG_DISCONT);
+  GST_BUFFER_PTS(buf) = k * st.frame_duration;
+  GST_BUFFER_DTS(buf) = GST_CLOCK_TIME_NONE;
+  GST_BUFFER_DURATION(buf) = st.frame_duration;
+  GST_BUFFER_OFFSET(buf) = k;
+  GST_BUFFER_OFFSET_END(buf) = k + 1;
+  if (k == 0) GST_BUFFER_FLAG_SET(buf, GST_BUFFER_FLAG_DISCONT);
   st.next_frame = k + 1;
-  GST_LOG_OBJECT (self, "frame %" G_GUINT64_FORMAT, k);
+  GST_LOG_OBJECT(self, "frame %" G_GUINT64_FORMAT, k);
   *out = buf;
   return GST_FLOW_OK;
 }
 
-static void
-gst_feedback_src_finalize (GObject * object)
-{
-  GstFeedbackSrc *self = GST_FEEDBACK_SRC (object);
+static void gst_feedback_src_finalize(GObject* object) {
+  GstFeedbackSrc* self = GST_FEEDBACK_SRC(object);
   delete self->state;
   delete self->settings;
-  G_OBJECT_CLASS (parent_class)->finalize (object);
+  G_OBJECT_CLASS(parent_class)->finalize(object);
 }
 
-static void
-gst_feedback_src_class_init (GstFeedbackSrcClass * klass)
-{
-  GObjectClass *gobject_class = G_OBJECT_CLASS (klass);
-  GstElementClass *element_class = GST_ELEMENT_CLASS (klass);
-  GstBaseSrcClass *basesrc_class = GST_BASE_SRC_CLASS (klass);
-  GstPushSrcClass *pushsrc_class = GST_PUSH_SRC_CLASS (klass);
+static void gst_feedback_src_class_init(GstFeedbackSrcClass* klass) {
+  GObjectClass* gobject_class = G_OBJECT_CLASS(klass);
+  GstElementClass* element_class = GST_ELEMENT_CLASS(klass);
+  GstBaseSrcClass* basesrc_class = GST_BASE_SRC_CLASS(klass);
+  GstPushSrcClass* pushsrc_class = GST_PUSH_SRC_CLASS(klass);
 
-  GST_DEBUG_CATEGORY_INIT (feedbacksrc_debug, "feedbacksrc", 0,
-      "recursive-inpainting loop source");
+  GST_DEBUG_CATEGORY_INIT(feedbacksrc_debug, "feedbacksrc", 0, "recursive-inpainting loop source");
 
   gobject_class->set_property = gst_feedback_src_set_property;
   gobject_class->get_property = gst_feedback_src_get_property;
   gobject_class->finalize = gst_feedback_src_finalize;
 
-  const GParamFlags rw = (GParamFlags) (G_PARAM_READWRITE |
-      G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY);
+  const GParamFlags rw =
+      (GParamFlags) (G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY);
 
-  g_object_class_install_property (gobject_class, PROP_CHANNEL,
-      g_param_spec_string ("channel", "Channel",
+  g_object_class_install_property(gobject_class, PROP_CHANNEL,
+      g_param_spec_string("channel", "Channel",
           "Name that joins this source to the feedbacksink whose frames it "
           "re-emits; every loop in a process needs its own name",
           DEFAULT_CHANNEL, rw));
-  g_object_class_install_property (gobject_class, PROP_LOCATION,
-      g_param_spec_string ("location", "Seed image",
+  g_object_class_install_property(gobject_class, PROP_LOCATION,
+      g_param_spec_string("location", "Seed image",
           "Image file emitted as frame 0 (PNG, JPEG, WebP, TIFF, BMP; "
-          "converted to RGB)", DEFAULT_LOCATION, rw));
-  g_object_class_install_property (gobject_class, PROP_WIDTH,
-      g_param_spec_int ("width", "Width",
-          "Width of the frames in pixels (0 = the seed's own width)",
+          "converted to RGB)",
+          DEFAULT_LOCATION, rw));
+  g_object_class_install_property(gobject_class, PROP_WIDTH,
+      g_param_spec_int("width", "Width", "Width of the frames in pixels (0 = the seed's own width)",
           0, 32768, DEFAULT_WIDTH, rw));
-  g_object_class_install_property (gobject_class, PROP_HEIGHT,
-      g_param_spec_int ("height", "Height",
-          "Height of the frames in pixels (0 = the seed's own height)",
-          0, 32768, DEFAULT_HEIGHT, rw));
-  g_object_class_install_property (gobject_class, PROP_FIT,
-      g_param_spec_string ("fit", "Fit",
+  g_object_class_install_property(gobject_class, PROP_HEIGHT,
+      g_param_spec_int("height", "Height",
+          "Height of the frames in pixels (0 = the seed's own height)", 0, 32768, DEFAULT_HEIGHT,
+          rw));
+  g_object_class_install_property(gobject_class, PROP_FIT,
+      g_param_spec_string("fit", "Fit",
           "How the seed is brought to width x height: pad (keep the aspect, "
           "black bands; the reference study), crop (keep the aspect, centre "
           "crop), stretch, or none (the seed must already have that size)",
           DEFAULT_FIT, rw));
-  g_object_class_install_property (gobject_class, PROP_ITERATIONS,
-      g_param_spec_uint ("iterations", "Iterations",
+  g_object_class_install_property(gobject_class, PROP_ITERATIONS,
+      g_param_spec_uint("iterations", "Iterations",
           "Returned frames to emit after the seed before EOS (the output is "
-          "iterations + 1 frames)", 0, G_MAXUINT, DEFAULT_ITERATIONS, rw));
-  g_object_class_install_property (gobject_class, PROP_FRAMERATE,
-      gst_param_spec_fraction ("framerate", "Frame rate",
+          "iterations + 1 frames)",
+          0, G_MAXUINT, DEFAULT_ITERATIONS, rw));
+  g_object_class_install_property(gobject_class, PROP_FRAMERATE,
+      gst_param_spec_fraction("framerate", "Frame rate",
           "Frame rate written into the timestamps and caps, i.e. how fast a "
-          "recording of the recursion plays", 1, G_MAXINT, G_MAXINT, 1,
-          DEFAULT_FPS_N, DEFAULT_FPS_D, rw));
-  g_object_class_install_property (gobject_class, PROP_TIMEOUT,
-      g_param_spec_uint ("timeout", "Timeout",
+          "recording of the recursion plays",
+          1, G_MAXINT, G_MAXINT, 1, DEFAULT_FPS_N, DEFAULT_FPS_D, rw));
+  g_object_class_install_property(gobject_class, PROP_TIMEOUT,
+      g_param_spec_uint("timeout", "Timeout",
           "Milliseconds to wait for a frame to come back before posting an "
           "error (0 = wait for ever); raise it for slow inpainters",
           0, G_MAXUINT, DEFAULT_TIMEOUT_MS, rw));
 
-  gst_element_class_set_static_metadata (element_class,
-      "Feedback loop source", "Source/Video",
+  gst_element_class_set_static_metadata(element_class, "Feedback loop source", "Source/Video",
       "Emits a seed image, then every frame that comes back to the "
       "feedbacksink on the same channel, so each output frame is the next "
-      "iteration's input", "gst-rip developers");
-  gst_element_class_add_static_pad_template (element_class, &src_template);
+      "iteration's input",
+      "gst-rip developers");
+  gst_element_class_add_static_pad_template(element_class, &src_template);
 
-  basesrc_class->start = GST_DEBUG_FUNCPTR (gst_feedback_src_start);
-  basesrc_class->stop = GST_DEBUG_FUNCPTR (gst_feedback_src_stop);
-  basesrc_class->get_caps = GST_DEBUG_FUNCPTR (gst_feedback_src_get_caps);
-  basesrc_class->is_seekable = GST_DEBUG_FUNCPTR (gst_feedback_src_is_seekable);
-  basesrc_class->unlock = GST_DEBUG_FUNCPTR (gst_feedback_src_unlock);
-  basesrc_class->unlock_stop = GST_DEBUG_FUNCPTR (gst_feedback_src_unlock_stop);
-  pushsrc_class->create = GST_DEBUG_FUNCPTR (gst_feedback_src_create);
+  basesrc_class->start = GST_DEBUG_FUNCPTR(gst_feedback_src_start);
+  basesrc_class->stop = GST_DEBUG_FUNCPTR(gst_feedback_src_stop);
+  basesrc_class->get_caps = GST_DEBUG_FUNCPTR(gst_feedback_src_get_caps);
+  basesrc_class->is_seekable = GST_DEBUG_FUNCPTR(gst_feedback_src_is_seekable);
+  basesrc_class->unlock = GST_DEBUG_FUNCPTR(gst_feedback_src_unlock);
+  basesrc_class->unlock_stop = GST_DEBUG_FUNCPTR(gst_feedback_src_unlock_stop);
+  pushsrc_class->create = GST_DEBUG_FUNCPTR(gst_feedback_src_create);
 }
 
-static void
-gst_feedback_src_init (GstFeedbackSrc * self)
-{
-  self->settings = new Settings ();
+static void gst_feedback_src_init(GstFeedbackSrc* self) {
+  self->settings = new Settings();
   self->state = nullptr;
-  gst_base_src_set_format (GST_BASE_SRC (self), GST_FORMAT_TIME);
-  gst_base_src_set_live (GST_BASE_SRC (self), FALSE);
+  gst_base_src_set_format(GST_BASE_SRC(self), GST_FORMAT_TIME);
+  gst_base_src_set_live(GST_BASE_SRC(self), FALSE);
 }

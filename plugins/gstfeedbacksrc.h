@@ -6,10 +6,9 @@
 
 G_BEGIN_DECLS
 
-#define GST_TYPE_FEEDBACK_SRC (gst_feedback_src_get_type ())
-G_DECLARE_FINAL_TYPE (GstFeedbackSrc, gst_feedback_src, GST, FEEDBACK_SRC,
-    GstPushSrc)
+#define GST_TYPE_FEEDBACK_SRC (gst_feedback_src_get_type())
+G_DECLARE_FINAL_TYPE(GstFeedbackSrc, gst_feedback_src, GST, FEEDBACK_SRC, GstPushSrc)
 
-GST_ELEMENT_REGISTER_DECLARE (feedbacksrc);
+GST_ELEMENT_REGISTER_DECLARE(feedbacksrc);
 
 G_END_DECLS

@@ -13,18 +13,16 @@
 #include "gstlpipsmeter.h"
 #include "gstmasksampler.h"
 
-static gboolean
-plugin_init (GstPlugin * plugin)
-{
+static gboolean plugin_init(GstPlugin* plugin) {
   gboolean ret = FALSE;
-  ret |= GST_ELEMENT_REGISTER (feedbacksrc, plugin);
-  ret |= GST_ELEMENT_REGISTER (feedbacksink, plugin);
-  ret |= GST_ELEMENT_REGISTER (masksampler, plugin);
-  ret |= GST_ELEMENT_REGISTER (cvinpaint, plugin);
-  ret |= GST_ELEMENT_REGISTER (lpipsmeter, plugin);
+  ret |= GST_ELEMENT_REGISTER(feedbacksrc, plugin);
+  ret |= GST_ELEMENT_REGISTER(feedbacksink, plugin);
+  ret |= GST_ELEMENT_REGISTER(masksampler, plugin);
+  ret |= GST_ELEMENT_REGISTER(cvinpaint, plugin);
+  ret |= GST_ELEMENT_REGISTER(lpipsmeter, plugin);
   return ret;
 }
 
-GST_PLUGIN_DEFINE (GST_VERSION_MAJOR, GST_VERSION_MINOR, rip,
-    "Recursive inpainting: feedback loop, masks, inpainting, drift metrics",
-    plugin_init, VERSION, GST_LICENSE, GST_PACKAGE_NAME, GST_PACKAGE_ORIGIN)
+GST_PLUGIN_DEFINE(GST_VERSION_MAJOR, GST_VERSION_MINOR, rip,
+    "Recursive inpainting: feedback loop, masks, inpainting, drift metrics", plugin_init, VERSION,
+    GST_LICENSE, GST_PACKAGE_NAME, GST_PACKAGE_ORIGIN)

@@ -22,10 +22,8 @@
 #define RIP_MASK_ROI_TYPE "inpaint-mask"
 #define RIP_MASK_PARAM_NAME "rip-mask"
 
-void rip_mask_attach (GstBuffer * buffer, const rip::Mask & mask,
-    guint64 index);
+void rip_mask_attach(GstBuffer* buffer, const rip::Mask& mask, guint64 index);
 
 // The union of every "inpaint-mask" ROI on the buffer, clipped to the frame;
 // nothing when there is none.
-std::optional < rip::Mask > rip_mask_read (GstBuffer * buffer,
-    int frame_width, int frame_height);
+std::optional<rip::Mask> rip_mask_read(GstBuffer* buffer, int frame_width, int frame_height);

@@ -30,9 +30,7 @@
 
 namespace {
 
-void
-usage(FILE* out)
-{
+void usage(FILE* out) {
   std::fputs(
       "usage: rip-inpaint --model DIR --image IN --mask MASK --out OUT\n"
       "         [--prompt P] [--negative-prompt P] [--steps N] [--guidance G]\n"
@@ -48,38 +46,28 @@ usage(FILE* out)
       out);
 }
 
-[[noreturn]] void
-fail(const std::string& message)
-{
+[[noreturn]] void fail(const std::string& message) {
   std::fprintf(stderr, "rip-inpaint: %s\n", message.c_str());
   std::exit(2);
 }
 
-double
-to_double(const std::string& flag, const std::string& v)
-{
+double to_double(const std::string& flag, const std::string& v) {
   char* end = nullptr;
   double d = std::strtod(v.c_str(), &end);
-  if (v.empty() || *end)
-    fail(flag + " needs a number, got '" + v + "'");
+  if (v.empty() || *end) fail(flag + " needs a number, got '" + v + "'");
   return d;
 }
 
-long long
-to_int(const std::string& flag, const std::string& v)
-{
+long long to_int(const std::string& flag, const std::string& v) {
   char* end = nullptr;
   long long d = std::strtoll(v.c_str(), &end, 10);
-  if (v.empty() || *end || d < 0)
-    fail(flag + " needs a non-negative integer, got '" + v + "'");
+  if (v.empty() || *end || d < 0) fail(flag + " needs a non-negative integer, got '" + v + "'");
   return d;
 }
 
 }  // namespace
 
-int
-main(int argc, char** argv)
-{
+int main(int argc, char** argv) {
   // Keep freed activation buffers for reuse (rip/memory.h says why).
   rip::keep_freed_memory();
 
@@ -92,8 +80,7 @@ main(int argc, char** argv)
   for (int i = 1; i < argc; i++) {
     const std::string a = argv[i];
     auto value = [&]() -> std::string {
-      if (i + 1 >= argc)
-        fail(a + " needs a value");
+      if (i + 1 >= argc) fail(a + " needs a value");
       return argv[++i];
     };
     if (a == "-h" || a == "--help") {
@@ -142,8 +129,7 @@ main(int argc, char** argv)
       fail("unknown argument '" + a + "'");
     }
   }
-  if (options.model_dir.empty() || image_path.empty() || mask_path.empty() ||
-      out_path.empty()) {
+  if (options.model_dir.empty() || image_path.empty() || mask_path.empty() || out_path.empty()) {
     usage(stderr);
     fail("--model, --image, --mask and --out are required");
   }
@@ -158,16 +144,18 @@ main(int argc, char** argv)
     cv::Mat image = rip::io::load_rgb_image(image_path);
     cv::Mat mask = cv::imread(mask_path, cv::IMREAD_GRAYSCALE);
     if (mask.empty())
-      fail("cannot read the mask '" + mask_path + "' (an image file, white "
-           "= repaint)");
+      fail("cannot read the mask '" + mask_path +
+          "' (an image file, white "
+          "= repaint)");
     if (image.cols != W || image.rows != H) {
       // diffusers resizes with Pillow's Lanczos; OpenCV's differs in the
       // last bits, so say so rather than pretend parity.
       if (!quiet)
-        std::fprintf(stderr, "rip-inpaint: resizing %dx%d input to %dx%d "
+        std::fprintf(stderr,
+            "rip-inpaint: resizing %dx%d input to %dx%d "
             "(OpenCV Lanczos; diffusers uses Pillow's: pass %dx%d images "
-            "for bit-comparable results)\n", image.cols, image.rows, W, H,
-            W, H);
+            "for bit-comparable results)\n",
+            image.cols, image.rows, W, H, W, H);
       cv::resize(image, image, cv::Size(W, H), 0, 0, cv::INTER_LANCZOS4);
     }
     if (mask.cols != W || mask.rows != H)
@@ -179,15 +167,13 @@ main(int argc, char** argv)
     }
     auto t1 = std::chrono::steady_clock::now();
     auto progress = [&](int step, int steps) {
-      if (!quiet)
-        std::fprintf(stderr, "\rstep %d/%d", step, steps);
+      if (!quiet) std::fprintf(stderr, "\rstep %d/%d", step, steps);
     };
     cv::Mat out = pipeline->inpaint(image, mask, settings, progress);
     auto t2 = std::chrono::steady_clock::now();
     rip::io::save_rgb_image(out_path, out);
     if (!quiet)
-      std::fprintf(stderr, "\n%s: load %.1f s, inpaint %.1f s\n",
-          out_path.c_str(),
+      std::fprintf(stderr, "\n%s: load %.1f s, inpaint %.1f s\n", out_path.c_str(),
           std::chrono::duration<double>(t1 - t0).count(),
           std::chrono::duration<double>(t2 - t1).count());
   } catch (const rip::Error& e) {

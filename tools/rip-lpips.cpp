@@ -61,22 +61,17 @@ struct Options {
   bool verbose = false;
 };
 
-[[noreturn]] void
-usage_error(const std::string& msg)
-{
+[[noreturn]] void usage_error(const std::string& msg) {
   std::fprintf(stderr, "rip-lpips: %s\n\n%s", msg.c_str(), kUsage);
   std::exit(2);
 }
 
-Options
-parse(int argc, char** argv)
-{
+Options parse(int argc, char** argv) {
   Options o;
   for (int i = 1; i < argc; i++) {
     const std::string a = argv[i];
     auto value = [&]() -> std::string {
-      if (i + 1 >= argc)
-        usage_error(a + " needs a value");
+      if (i + 1 >= argc) usage_error(a + " needs a value");
       return argv[++i];
     };
     auto number = [&](double lo) {
@@ -84,8 +79,7 @@ parse(int argc, char** argv)
       char* end = nullptr;
       const double d = std::strtod(v.c_str(), &end);
       if (v.empty() || *end || !(d >= lo))
-        usage_error(a + " needs a number of at least " + std::to_string(lo) +
-            ", got '" + v + "'");
+        usage_error(a + " needs a number of at least " + std::to_string(lo) + ", got '" + v + "'");
       return d;
     };
     if (a == "-h" || a == "--help") {
@@ -107,8 +101,7 @@ parse(int argc, char** argv)
       o.map_max = number(1e-9);
     } else if (a == "--digits") {
       o.digits = int(number(0));
-      if (o.digits > 17)
-        usage_error("--digits takes 0 to 17");
+      if (o.digits > 17) usage_error("--digits takes 0 to 17");
     } else if (a == "--threads") {
       o.threads = int(number(1));
     } else if (a == "--list") {
@@ -121,8 +114,7 @@ parse(int argc, char** argv)
       o.images.push_back(a);
     }
   }
-  if (o.list.empty() && o.images.size() != 2)
-    usage_error("give two images, or --list PAIRS");
+  if (o.list.empty() && o.images.size() != 2) usage_error("give two images, or --list PAIRS");
   if (!o.list.empty() && !o.images.empty())
     usage_error("give either two images or --list, not both");
   return o;
@@ -130,9 +122,7 @@ parse(int argc, char** argv)
 
 // One pair of a list file: tab-separated, else two whitespace-separated
 // fields.
-bool
-split_pair(const std::string& line, std::string& a, std::string& b)
-{
+bool split_pair(const std::string& line, std::string& a, std::string& b) {
   const auto tab = line.find('\t');
   if (tab != std::string::npos) {
     a = line.substr(0, tab);
@@ -144,77 +134,59 @@ split_pair(const std::string& line, std::string& a, std::string& b)
   return bool(ss >> a >> b) && !(ss >> extra);
 }
 
-std::string
-format(double d, int digits)
-{
+std::string format(double d, int digits) {
   char buf[64];
   std::snprintf(buf, sizeof buf, "%.*f", digits, d);
   return buf;
 }
 
-int
-run(const Options& o)
-{
-  if (o.threads > 0)
-    at::set_num_threads(o.threads);
+int run(const Options& o) {
+  if (o.threads > 0) at::set_num_threads(o.threads);
   rip::keep_freed_memory();  // list mode: no page faults per pair
   const rip::lpips::Lpips model = rip::lpips::Lpips::load(o.load);
-  if (o.verbose)
-    std::fprintf(stderr, "rip-lpips: %s\n", model.description().c_str());
+  if (o.verbose) std::fprintf(stderr, "rip-lpips: %s\n", model.description().c_str());
   rip::lpips::ForwardOptions fo;
   fo.spatial = !o.map.empty();
 
   if (o.list.empty()) {
-    at::Tensor x0 = rip::lpips::image_to_tensor(rip::io::load_rgb_image(
-        o.images[0]));
-    at::Tensor x1 = rip::lpips::image_to_tensor(rip::io::load_rgb_image(
-        o.images[1]));
+    at::Tensor x0 = rip::lpips::image_to_tensor(rip::io::load_rgb_image(o.images[0]));
+    at::Tensor x1 = rip::lpips::image_to_tensor(rip::io::load_rgb_image(o.images[1]));
     if (x0.sizes() != x1.sizes())
       throw rip::Error("the images differ in size (" + o.images[0] + ": " +
-          std::to_string(x0.size(3)) + "x" + std::to_string(x0.size(2)) +
-          ", " + o.images[1] + ": " + std::to_string(x1.size(3)) + "x" +
-          std::to_string(x1.size(2)) + "); LPIPS compares images of one "
+          std::to_string(x0.size(3)) + "x" + std::to_string(x0.size(2)) + ", " + o.images[1] +
+          ": " + std::to_string(x1.size(3)) + "x" + std::to_string(x1.size(2)) +
+          "); LPIPS compares images of one "
           "size");
     rip::lpips::LpipsResult r = model.forward(x0, x1, fo);
-    std::printf("Distance: %s\n", format(r.distance.item<double>(),
-        o.digits).c_str());
-    if (fo.spatial)
-      rip::write_lpips_map(o.map, rip::lpips::map_to_mat(r.spatial),
-          o.map_max);
+    std::printf("Distance: %s\n", format(r.distance.item<double>(), o.digits).c_str());
+    if (fo.spatial) rip::write_lpips_map(o.map, rip::lpips::map_to_mat(r.spatial), o.map_max);
     return 0;
   }
 
   std::ifstream in(o.list);
-  if (!in)
-    throw rip::Error("cannot read the pair list " + o.list);
-  if (!o.map.empty())
-    rip::format_frame_path(o.map, 0);  // checks the pattern up front
+  if (!in) throw rip::Error("cannot read the pair list " + o.list);
+  if (!o.map.empty()) rip::format_frame_path(o.map, 0);  // checks the pattern up front
   int failed = 0;
   uint64_t index = 0;
   std::string cached_path;
   rip::lpips::LpipsFeatures cached;  // a reference listed on many lines
   std::string line;
   for (int number = 1; std::getline(in, line); number++) {
-    if (!line.empty() && line.back() == '\r')
-      line.pop_back();
-    if (line.find_first_not_of(" \t") == std::string::npos || line[0] == '#')
-      continue;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.find_first_not_of(" \t") == std::string::npos || line[0] == '#') continue;
     std::string a, b;
     if (!split_pair(line, a, b)) {
-      std::fprintf(stderr, "rip-lpips: %s:%d: expected IMG0<TAB>IMG1\n",
-          o.list.c_str(), number);
+      std::fprintf(stderr, "rip-lpips: %s:%d: expected IMG0<TAB>IMG1\n", o.list.c_str(), number);
       failed++;
       continue;
     }
     try {
       if (a != cached_path) {
         cached_path.clear();
-        cached = model.features(rip::lpips::image_to_tensor(
-            rip::io::load_rgb_image(a)), fo);
+        cached = model.features(rip::lpips::image_to_tensor(rip::io::load_rgb_image(a)), fo);
         cached_path = a;
       }
-      const auto f1 = model.features(rip::lpips::image_to_tensor(
-          rip::io::load_rgb_image(b)), fo);
+      const auto f1 = model.features(rip::lpips::image_to_tensor(rip::io::load_rgb_image(b)), fo);
       if (f1.width != cached.width || f1.height != cached.height)
         throw rip::Error("the images differ in size");
       rip::lpips::LpipsResult r = model.compare(cached, f1, fo);
@@ -222,11 +194,10 @@ run(const Options& o)
           format(r.distance.item<double>(), o.digits).c_str());
       std::fflush(stdout);
       if (fo.spatial)
-        rip::write_lpips_map(rip::format_frame_path(o.map, index),
-            rip::lpips::map_to_mat(r.spatial), o.map_max);
+        rip::write_lpips_map(
+            rip::format_frame_path(o.map, index), rip::lpips::map_to_mat(r.spatial), o.map_max);
     } catch (const rip::Error& e) {
-      std::fprintf(stderr, "rip-lpips: %s:%d: %s\n", o.list.c_str(), number,
-          e.what());
+      std::fprintf(stderr, "rip-lpips: %s:%d: %s\n", o.list.c_str(), number, e.what());
       failed++;
     }
     index++;
@@ -236,9 +207,7 @@ run(const Options& o)
 
 }  // namespace
 
-int
-main(int argc, char** argv)
-{
+int main(int argc, char** argv) {
   try {
     return run(parse(argc, argv));
   } catch (const rip::Error& e) {

@@ -62,7 +62,7 @@
 #include "rip/sd/pipeline/inpaint_pipeline.h"
 #include "ripmask.h"
 
-GST_DEBUG_CATEGORY_STATIC (sdinpaint_debug);
+GST_DEBUG_CATEGORY_STATIC(sdinpaint_debug);
 #define GST_CAT_DEFAULT sdinpaint_debug
 
 #define DEFAULT_STEPS 50
@@ -74,8 +74,7 @@ GST_DEBUG_CATEGORY_STATIC (sdinpaint_debug);
 #define DEFAULT_PASTE_BACK TRUE
 #define DEFAULT_THREADS 0
 
-enum
-{
+enum {
   PROP_0,
   PROP_MODEL,
   PROP_PROMPT,
@@ -103,153 +102,89 @@ struct Settings {
 
 struct State {
   Settings settings;
-  std::shared_ptr < rip::sd::InpaintPipeline > pipeline;
+  std::shared_ptr<rip::sd::InpaintPipeline> pipeline;
   guint64 inpainted = 0;
 };
 
 }  // namespace
 
-struct _GstSdInpaint
-{
+struct _GstSdInpaint {
   GstVideoFilter parent;
 
   /* < private > */
-  Settings *settings;           // guarded by the object lock
-  State *state;                 // start .. stop
+  Settings* settings;  // guarded by the object lock
+  State* state;        // start .. stop
 };
 
 #define gst_sd_inpaint_parent_class parent_class
-G_DEFINE_TYPE (GstSdInpaint, gst_sd_inpaint, GST_TYPE_VIDEO_FILTER);
-GST_ELEMENT_REGISTER_DEFINE (sdinpaint, "sdinpaint", GST_RANK_NONE,
-    GST_TYPE_SD_INPAINT);
+G_DEFINE_TYPE(GstSdInpaint, gst_sd_inpaint, GST_TYPE_VIDEO_FILTER);
+GST_ELEMENT_REGISTER_DEFINE(sdinpaint, "sdinpaint", GST_RANK_NONE, GST_TYPE_SD_INPAINT);
 
-#define CAPS GST_VIDEO_CAPS_MAKE ("RGB")
-static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink",
-    GST_PAD_SINK, GST_PAD_ALWAYS, GST_STATIC_CAPS (CAPS));
-static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
-    GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS (CAPS));
+#define CAPS GST_VIDEO_CAPS_MAKE("RGB")
+static GstStaticPadTemplate sink_template =
+    GST_STATIC_PAD_TEMPLATE("sink", GST_PAD_SINK, GST_PAD_ALWAYS, GST_STATIC_CAPS(CAPS));
+static GstStaticPadTemplate src_template =
+    GST_STATIC_PAD_TEMPLATE("src", GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS(CAPS));
 
-static void
-set_string (std::string & field, const GValue * value)
-{
-  const gchar *v = g_value_get_string (value);
+static void set_string(std::string& field, const GValue* value) {
+  const gchar* v = g_value_get_string(value);
   field = v ? v : "";
 }
 
-static void
-gst_sd_inpaint_set_property (GObject * object, guint prop_id,
-    const GValue * value, GParamSpec * pspec)
-{
-  GstSdInpaint *self = GST_SD_INPAINT (object);
-  GST_OBJECT_LOCK (self);
-  Settings & s = *self->settings;
+static void gst_sd_inpaint_set_property(
+    GObject* object, guint prop_id, const GValue* value, GParamSpec* pspec) {
+  GstSdInpaint* self = GST_SD_INPAINT(object);
+  GST_OBJECT_LOCK(self);
+  Settings& s = *self->settings;
   switch (prop_id) {
-    case PROP_MODEL:
-      set_string (s.model, value);
-      break;
-    case PROP_PROMPT:
-      set_string (s.inpaint.prompt, value);
-      break;
-    case PROP_NEGATIVE_PROMPT:
-      set_string (s.inpaint.negative_prompt, value);
-      break;
-    case PROP_STEPS:
-      s.inpaint.steps = (int) g_value_get_uint (value);
-      break;
-    case PROP_GUIDANCE_SCALE:
-      s.inpaint.guidance_scale = g_value_get_double (value);
-      break;
-    case PROP_STRENGTH:
-      s.inpaint.strength = g_value_get_double (value);
-      break;
-    case PROP_SCHEDULER:
-      set_string (s.inpaint.scheduler, value);
-      break;
-    case PROP_SEED:
-      s.inpaint.seed = g_value_get_uint64 (value);
-      break;
-    case PROP_DEVICE:
-      set_string (s.device, value);
-      break;
-    case PROP_DTYPE:
-      set_string (s.dtype, value);
-      break;
-    case PROP_PASTE_BACK:
-      s.inpaint.paste_back = g_value_get_boolean (value);
-      break;
-    case PROP_THREADS:
-      s.threads = g_value_get_uint (value);
-      break;
-    default:
-      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
-      break;
+    case PROP_MODEL: set_string(s.model, value); break;
+    case PROP_PROMPT: set_string(s.inpaint.prompt, value); break;
+    case PROP_NEGATIVE_PROMPT: set_string(s.inpaint.negative_prompt, value); break;
+    case PROP_STEPS: s.inpaint.steps = (int) g_value_get_uint(value); break;
+    case PROP_GUIDANCE_SCALE: s.inpaint.guidance_scale = g_value_get_double(value); break;
+    case PROP_STRENGTH: s.inpaint.strength = g_value_get_double(value); break;
+    case PROP_SCHEDULER: set_string(s.inpaint.scheduler, value); break;
+    case PROP_SEED: s.inpaint.seed = g_value_get_uint64(value); break;
+    case PROP_DEVICE: set_string(s.device, value); break;
+    case PROP_DTYPE: set_string(s.dtype, value); break;
+    case PROP_PASTE_BACK: s.inpaint.paste_back = g_value_get_boolean(value); break;
+    case PROP_THREADS: s.threads = g_value_get_uint(value); break;
+    default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
   }
-  GST_OBJECT_UNLOCK (self);
+  GST_OBJECT_UNLOCK(self);
 }
 
-static void
-gst_sd_inpaint_get_property (GObject * object, guint prop_id,
-    GValue * value, GParamSpec * pspec)
-{
-  GstSdInpaint *self = GST_SD_INPAINT (object);
-  GST_OBJECT_LOCK (self);
-  const Settings & s = *self->settings;
-  auto str =[](const std::string & v) {
-    return v.empty ()? nullptr : v.c_str ();
-  };
+static void gst_sd_inpaint_get_property(
+    GObject* object, guint prop_id, GValue* value, GParamSpec* pspec) {
+  GstSdInpaint* self = GST_SD_INPAINT(object);
+  GST_OBJECT_LOCK(self);
+  const Settings& s = *self->settings;
+  auto str = [](const std::string& v) { return v.empty() ? nullptr : v.c_str(); };
   switch (prop_id) {
-    case PROP_MODEL:
-      g_value_set_string (value, str (s.model));
-      break;
-    case PROP_PROMPT:
-      g_value_set_string (value, s.inpaint.prompt.c_str ());
-      break;
-    case PROP_NEGATIVE_PROMPT:
-      g_value_set_string (value, s.inpaint.negative_prompt.c_str ());
-      break;
-    case PROP_STEPS:
-      g_value_set_uint (value, (guint) s.inpaint.steps);
-      break;
-    case PROP_GUIDANCE_SCALE:
-      g_value_set_double (value, s.inpaint.guidance_scale);
-      break;
-    case PROP_STRENGTH:
-      g_value_set_double (value, s.inpaint.strength);
-      break;
-    case PROP_SCHEDULER:
-      g_value_set_string (value, s.inpaint.scheduler.c_str ());
-      break;
-    case PROP_SEED:
-      g_value_set_uint64 (value, s.inpaint.seed);
-      break;
-    case PROP_DEVICE:
-      g_value_set_string (value, s.device.c_str ());
-      break;
-    case PROP_DTYPE:
-      g_value_set_string (value, s.dtype.c_str ());
-      break;
-    case PROP_PASTE_BACK:
-      g_value_set_boolean (value, s.inpaint.paste_back);
-      break;
-    case PROP_THREADS:
-      g_value_set_uint (value, s.threads);
-      break;
-    default:
-      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
-      break;
+    case PROP_MODEL: g_value_set_string(value, str(s.model)); break;
+    case PROP_PROMPT: g_value_set_string(value, s.inpaint.prompt.c_str()); break;
+    case PROP_NEGATIVE_PROMPT: g_value_set_string(value, s.inpaint.negative_prompt.c_str()); break;
+    case PROP_STEPS: g_value_set_uint(value, (guint) s.inpaint.steps); break;
+    case PROP_GUIDANCE_SCALE: g_value_set_double(value, s.inpaint.guidance_scale); break;
+    case PROP_STRENGTH: g_value_set_double(value, s.inpaint.strength); break;
+    case PROP_SCHEDULER: g_value_set_string(value, s.inpaint.scheduler.c_str()); break;
+    case PROP_SEED: g_value_set_uint64(value, s.inpaint.seed); break;
+    case PROP_DEVICE: g_value_set_string(value, s.device.c_str()); break;
+    case PROP_DTYPE: g_value_set_string(value, s.dtype.c_str()); break;
+    case PROP_PASTE_BACK: g_value_set_boolean(value, s.inpaint.paste_back); break;
+    case PROP_THREADS: g_value_set_uint(value, s.threads); break;
+    default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
   }
-  GST_OBJECT_UNLOCK (self);
+  GST_OBJECT_UNLOCK(self);
 }
 
-static gboolean
-gst_sd_inpaint_start (GstBaseTransform * trans)
-{
-  GstSdInpaint *self = GST_SD_INPAINT (trans);
-  auto state = std::make_unique < State > ();
-  GST_OBJECT_LOCK (self);
+static gboolean gst_sd_inpaint_start(GstBaseTransform* trans) {
+  GstSdInpaint* self = GST_SD_INPAINT(trans);
+  auto state = std::make_unique<State>();
+  GST_OBJECT_LOCK(self);
   state->settings = *self->settings;
-  GST_OBJECT_UNLOCK (self);
-  const Settings & s = state->settings;
+  GST_OBJECT_UNLOCK(self);
+  const Settings& s = state->settings;
 
   rip::sd::PipelineOptions options;
   options.model_dir = s.model;
@@ -257,202 +192,187 @@ gst_sd_inpaint_start (GstBaseTransform * trans)
   options.dtype = s.dtype;
   // A UNet step frees and reallocates hundreds of MB: keep them in the
   // process instead of faulting them in again every step (rip/memory.h).
-  rip::keep_freed_memory ();
-  const int threads = rip::sd::set_compute_threads (static_cast < int >(s.threads));
+  rip::keep_freed_memory();
+  const int threads = rip::sd::set_compute_threads(static_cast<int>(s.threads));
   try {
-    GST_INFO_OBJECT (self, "loading %s (%s, %s)", s.model.c_str (),
-        s.device.c_str (), s.dtype.c_str ());
-    state->pipeline = rip::sd::InpaintPipeline::load (options);
-  } catch (const std::exception & e) {
-    GST_ELEMENT_ERROR (self, RESOURCE, OPEN_READ,
-        ("sdinpaint cannot load its model: %s", e.what ()),
-        ("model=%s device=%s dtype=%s", s.model.c_str (), s.device.c_str (),
-            s.dtype.c_str ()));
+    GST_INFO_OBJECT(
+        self, "loading %s (%s, %s)", s.model.c_str(), s.device.c_str(), s.dtype.c_str());
+    state->pipeline = rip::sd::InpaintPipeline::load(options);
+  } catch (const std::exception& e) {
+    GST_ELEMENT_ERROR(self, RESOURCE, OPEN_READ, ("sdinpaint cannot load its model: %s", e.what()),
+        ("model=%s device=%s dtype=%s", s.model.c_str(), s.device.c_str(), s.dtype.c_str()));
     return FALSE;
   }
-  const char *blas = rip::blas_name (rip::loaded_blas ());
-  GST_INFO_OBJECT (self, "BLAS: %s, %d threads", blas, threads);
+  const char* blas = rip::blas_name(rip::loaded_blas());
+  GST_INFO_OBJECT(self, "BLAS: %s, %d threads", blas, threads);
   // Once per process (the first element to load): a slow BLAS set-up costs
   // every frame, and the user can fix it (rip/blas_threading.h says why).
   static const bool blas_checked = [&] {
-    const std::string advice = rip::blas_advice ();
-    if (!advice.empty ())
-      GST_ELEMENT_WARNING (self, RESOURCE, SETTINGS,
-          ("sdinpaint will run slower than it can: %s", advice.c_str ()),
+    const std::string advice = rip::blas_advice();
+    if (!advice.empty())
+      GST_ELEMENT_WARNING(self, RESOURCE, SETTINGS,
+          ("sdinpaint will run slower than it can: %s", advice.c_str()),
           ("BLAS: %s, %d threads", blas, threads));
     return true;
   }();
   (void) blas_checked;
   delete self->state;
-  self->state = state.release ();
+  self->state = state.release();
   return TRUE;
 }
 
-static gboolean
-gst_sd_inpaint_stop (GstBaseTransform * trans)
-{
-  GstSdInpaint *self = GST_SD_INPAINT (trans);
+static gboolean gst_sd_inpaint_stop(GstBaseTransform* trans) {
+  GstSdInpaint* self = GST_SD_INPAINT(trans);
   delete self->state;
   self->state = nullptr;
   return TRUE;
 }
 
-static gboolean
-gst_sd_inpaint_set_info (GstVideoFilter * filter, GstCaps *,
-    GstVideoInfo * in_info, GstCaps *, GstVideoInfo *)
-{
-  GstSdInpaint *self = GST_SD_INPAINT (filter);
-  const int w = GST_VIDEO_INFO_WIDTH (in_info);
-  const int h = GST_VIDEO_INFO_HEIGHT (in_info);
+static gboolean gst_sd_inpaint_set_info(
+    GstVideoFilter* filter, GstCaps*, GstVideoInfo* in_info, GstCaps*, GstVideoInfo*) {
+  GstSdInpaint* self = GST_SD_INPAINT(filter);
+  const int w = GST_VIDEO_INFO_WIDTH(in_info);
+  const int h = GST_VIDEO_INFO_HEIGHT(in_info);
   if (w % 8 != 0 || h % 8 != 0) {
-    GST_ELEMENT_ERROR (self, STREAM, FORMAT,
-        ("sdinpaint needs frame sides that are multiples of 8, got %dx%d", w,
-            h), ("set feedbacksrc width/height (e.g. 512x512) or add "
-            "videoscale before masksampler"));
+    GST_ELEMENT_ERROR(self, STREAM, FORMAT,
+        ("sdinpaint needs frame sides that are multiples of 8, got %dx%d", w, h),
+        ("set feedbacksrc width/height (e.g. 512x512) or add "
+         "videoscale before masksampler"));
     return FALSE;
   }
   return TRUE;
 }
 
-static GstFlowReturn
-gst_sd_inpaint_transform_frame_ip (GstVideoFilter * filter,
-    GstVideoFrame * frame)
-{
-  GstSdInpaint *self = GST_SD_INPAINT (filter);
-  State & st = *self->state;
-  const int w = GST_VIDEO_FRAME_WIDTH (frame);
-  const int h = GST_VIDEO_FRAME_HEIGHT (frame);
-  auto mask = rip_mask_read (frame->buffer, w, h);
-  if (!mask)
-    return GST_FLOW_OK;
+static GstFlowReturn gst_sd_inpaint_transform_frame_ip(
+    GstVideoFilter* filter, GstVideoFrame* frame) {
+  GstSdInpaint* self = GST_SD_INPAINT(filter);
+  State& st = *self->state;
+  const int w = GST_VIDEO_FRAME_WIDTH(frame);
+  const int h = GST_VIDEO_FRAME_HEIGHT(frame);
+  auto mask = rip_mask_read(frame->buffer, w, h);
+  if (!mask) return GST_FLOW_OK;
 
   rip::sd::InpaintSettings settings = st.settings.inpaint;
   settings.seed = st.settings.inpaint.seed + st.inpainted;
   const guint64 index = st.inpainted++;
   try {
-    cv::Mat image = frame_as_mat (frame);
-    cv::Mat input = image.clone ();
-    auto progress =[self, index](int step, int steps) {
-      gst_element_post_message (GST_ELEMENT (self),
-          gst_message_new_element (GST_OBJECT (self),
-              gst_structure_new ("sdinpaint-progress", "frame", G_TYPE_UINT64,
-                  index, "step", G_TYPE_INT, step, "steps", G_TYPE_INT, steps,
-                  NULL)));
+    cv::Mat image = frame_as_mat(frame);
+    cv::Mat input = image.clone();
+    auto progress = [self, index](int step, int steps) {
+      gst_element_post_message(GST_ELEMENT(self),
+          gst_message_new_element(GST_OBJECT(self),
+              gst_structure_new("sdinpaint-progress", "frame", G_TYPE_UINT64, index, "step",
+                  G_TYPE_INT, step, "steps", G_TYPE_INT, steps, NULL)));
     };
-    cv::Mat out = st.pipeline->inpaint (input, mask->to_image (w, h),
-        settings, progress);
-    out.copyTo (image);
-  } catch (const std::exception & e) {
-    GST_ELEMENT_ERROR (self, STREAM, FAILED, ("sdinpaint failed: %s",
-            e.what ()), (NULL));
+    cv::Mat out = st.pipeline->inpaint(input, mask->to_image(w, h), settings, progress);
+    out.copyTo(image);
+  } catch (const std::exception& e) {
+    GST_ELEMENT_ERROR(self, STREAM, FAILED, ("sdinpaint failed: %s", e.what()), (NULL));
     return GST_FLOW_ERROR;
   }
   return GST_FLOW_OK;
 }
 
-static void
-gst_sd_inpaint_finalize (GObject * object)
-{
-  GstSdInpaint *self = GST_SD_INPAINT (object);
+static void gst_sd_inpaint_finalize(GObject* object) {
+  GstSdInpaint* self = GST_SD_INPAINT(object);
   delete self->state;
   delete self->settings;
-  G_OBJECT_CLASS (parent_class)->finalize (object);
+  G_OBJECT_CLASS(parent_class)->finalize(object);
 }
 
-static void
-gst_sd_inpaint_class_init (GstSdInpaintClass * klass)
-{
-  GObjectClass *gobject_class = G_OBJECT_CLASS (klass);
-  GstElementClass *element_class = GST_ELEMENT_CLASS (klass);
-  GstBaseTransformClass *trans_class = GST_BASE_TRANSFORM_CLASS (klass);
-  GstVideoFilterClass *filter_class = GST_VIDEO_FILTER_CLASS (klass);
+static void gst_sd_inpaint_class_init(GstSdInpaintClass* klass) {
+  GObjectClass* gobject_class = G_OBJECT_CLASS(klass);
+  GstElementClass* element_class = GST_ELEMENT_CLASS(klass);
+  GstBaseTransformClass* trans_class = GST_BASE_TRANSFORM_CLASS(klass);
+  GstVideoFilterClass* filter_class = GST_VIDEO_FILTER_CLASS(klass);
 
-  GST_DEBUG_CATEGORY_INIT (sdinpaint_debug, "sdinpaint", 0,
-      "Stable Diffusion inpainting");
+  GST_DEBUG_CATEGORY_INIT(sdinpaint_debug, "sdinpaint", 0, "Stable Diffusion inpainting");
 
   gobject_class->set_property = gst_sd_inpaint_set_property;
   gobject_class->get_property = gst_sd_inpaint_get_property;
   gobject_class->finalize = gst_sd_inpaint_finalize;
 
-  const GParamFlags rw = (GParamFlags) (G_PARAM_READWRITE |
-      G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY);
-  g_object_class_install_property (gobject_class, PROP_MODEL,
-      g_param_spec_string ("model", "Model folder",
+  const GParamFlags rw =
+      (GParamFlags) (G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY);
+  g_object_class_install_property(gobject_class, PROP_MODEL,
+      g_param_spec_string("model", "Model folder",
           "Diffusers model folder as downloaded (model_index.json, unet/, "
           "vae/, text_encoder/, tokenizer/, scheduler/), e.g. "
-          "stable-diffusion-2-inpainting", NULL, rw));
-  g_object_class_install_property (gobject_class, PROP_PROMPT,
-      g_param_spec_string ("prompt", "Prompt",
-          "Text prompt (the reference study: empty)", "", rw));
-  g_object_class_install_property (gobject_class, PROP_NEGATIVE_PROMPT,
-      g_param_spec_string ("negative-prompt", "Negative prompt",
+          "stable-diffusion-2-inpainting",
+          NULL, rw));
+  g_object_class_install_property(gobject_class, PROP_PROMPT,
+      g_param_spec_string("prompt", "Prompt", "Text prompt (the reference study: empty)", "", rw));
+  g_object_class_install_property(gobject_class, PROP_NEGATIVE_PROMPT,
+      g_param_spec_string("negative-prompt", "Negative prompt",
           "Negative prompt for classifier-free guidance (empty = diffusers' "
-          "default)", "", rw));
-  g_object_class_install_property (gobject_class, PROP_STEPS,
-      g_param_spec_uint ("steps", "Steps",
+          "default)",
+          "", rw));
+  g_object_class_install_property(gobject_class, PROP_STEPS,
+      g_param_spec_uint("steps", "Steps",
           "Denoising steps (num_inference_steps; PNDM runs steps + 1 UNet "
-          "calls)", 1, 1000, DEFAULT_STEPS, rw));
-  g_object_class_install_property (gobject_class, PROP_GUIDANCE_SCALE,
-      g_param_spec_double ("guidance-scale", "Guidance scale",
-          "Classifier-free guidance scale; <= 1 turns guidance off", 0.0,
-          100.0, DEFAULT_GUIDANCE, rw));
-  g_object_class_install_property (gobject_class, PROP_STRENGTH,
-      g_param_spec_double ("strength", "Strength",
+          "calls)",
+          1, 1000, DEFAULT_STEPS, rw));
+  g_object_class_install_property(gobject_class, PROP_GUIDANCE_SCALE,
+      g_param_spec_double("guidance-scale", "Guidance scale",
+          "Classifier-free guidance scale; <= 1 turns guidance off", 0.0, 100.0, DEFAULT_GUIDANCE,
+          rw));
+  g_object_class_install_property(gobject_class, PROP_STRENGTH,
+      g_param_spec_double("strength", "Strength",
           "How much of the masked area to re-noise (1.0 = from pure noise, "
-          "diffusers' default)", 0.0, 1.0, DEFAULT_STRENGTH, rw));
-  g_object_class_install_property (gobject_class, PROP_SCHEDULER,
-      g_param_spec_string ("scheduler", "Scheduler",
+          "diffusers' default)",
+          0.0, 1.0, DEFAULT_STRENGTH, rw));
+  g_object_class_install_property(gobject_class, PROP_SCHEDULER,
+      g_param_spec_string("scheduler", "Scheduler",
           "Scheduler: empty = the model's scheduler_config.json (PNDM for "
           "SD2-inpainting), or pndm, ddim, euler-ancestral, dpm-solver++",
           "", rw));
-  g_object_class_install_property (gobject_class, PROP_SEED,
-      g_param_spec_uint64 ("seed", "Seed",
+  g_object_class_install_property(gobject_class, PROP_SEED,
+      g_param_spec_uint64("seed", "Seed",
           "Seed of the first inpainted frame; the n-th inpainted frame uses "
-          "seed + n (torch.Generator().manual_seed)", 0, G_MAXUINT64,
-          DEFAULT_SEED, rw));
-  g_object_class_install_property (gobject_class, PROP_DEVICE,
-      g_param_spec_string ("device", "Device",
-          "Where to run: cpu, cuda or cuda:N (needs a CUDA libtorch)",
-          DEFAULT_DEVICE, rw));
-  g_object_class_install_property (gobject_class, PROP_DTYPE,
-      g_param_spec_string ("dtype", "Data type",
+          "seed + n (torch.Generator().manual_seed)",
+          0, G_MAXUINT64, DEFAULT_SEED, rw));
+  g_object_class_install_property(gobject_class, PROP_DEVICE,
+      g_param_spec_string("device", "Device",
+          "Where to run: cpu, cuda or cuda:N (needs a CUDA libtorch)", DEFAULT_DEVICE, rw));
+  g_object_class_install_property(gobject_class, PROP_DTYPE,
+      g_param_spec_string("dtype", "Data type",
           "Compute precision: fp32 (diffusers' default), fp16 (CUDA only) "
-          "or bf16", DEFAULT_DTYPE, rw));
-  g_object_class_install_property (gobject_class, PROP_PASTE_BACK,
-      g_param_spec_boolean ("paste-back", "Paste back",
+          "or bf16",
+          DEFAULT_DTYPE, rw));
+  g_object_class_install_property(gobject_class, PROP_PASTE_BACK,
+      g_param_spec_boolean("paste-back", "Paste back",
           "Change only the masked pixels (the study); off = diffusers' raw "
           "output, where the VAE also touches unmasked pixels",
           DEFAULT_PASTE_BACK, rw));
-  g_object_class_install_property (gobject_class, PROP_THREADS,
-      g_param_spec_uint ("threads", "Threads",
+  g_object_class_install_property(gobject_class, PROP_THREADS,
+      g_param_spec_uint("threads", "Threads",
           "CPU threads for libtorch, set for the whole process when the model "
           "loads (READY to PAUSED); 0 = OMP_NUM_THREADS when set, else every "
           "CPU the process may use. Results differ in the last bits between "
-          "thread counts", 0, 1024, DEFAULT_THREADS, rw));
+          "thread counts",
+          0, 1024, DEFAULT_THREADS, rw));
 
-  gst_element_class_set_static_metadata (element_class,
-      "Stable Diffusion inpainting", "Filter/Effect/Video",
+  gst_element_class_set_static_metadata(element_class, "Stable Diffusion inpainting",
+      "Filter/Effect/Video",
       "Inpaints the pixels under the inpaint-mask region of interest with a "
       "Stable Diffusion inpainting model in libtorch, as diffusers' "
-      "StableDiffusionInpaintPipeline does", "gst-rip developers");
-  gst_element_class_add_static_pad_template (element_class, &sink_template);
-  gst_element_class_add_static_pad_template (element_class, &src_template);
+      "StableDiffusionInpaintPipeline does",
+      "gst-rip developers");
+  gst_element_class_add_static_pad_template(element_class, &sink_template);
+  gst_element_class_add_static_pad_template(element_class, &src_template);
 
-  trans_class->start = GST_DEBUG_FUNCPTR (gst_sd_inpaint_start);
-  trans_class->stop = GST_DEBUG_FUNCPTR (gst_sd_inpaint_stop);
-  filter_class->set_info = GST_DEBUG_FUNCPTR (gst_sd_inpaint_set_info);
-  filter_class->transform_frame_ip =
-      GST_DEBUG_FUNCPTR (gst_sd_inpaint_transform_frame_ip);
+  trans_class->start = GST_DEBUG_FUNCPTR(gst_sd_inpaint_start);
+  trans_class->stop = GST_DEBUG_FUNCPTR(gst_sd_inpaint_stop);
+  filter_class->set_info = GST_DEBUG_FUNCPTR(gst_sd_inpaint_set_info);
+  filter_class->transform_frame_ip = GST_DEBUG_FUNCPTR(gst_sd_inpaint_transform_frame_ip);
 }
 
-static void
-gst_sd_inpaint_init (GstSdInpaint * self)
-{
-  self->settings = new Settings ();
+static void gst_sd_inpaint_init(GstSdInpaint* self) {
+  self->settings = new Settings();
   self->settings->inpaint.steps = DEFAULT_STEPS;
   self->settings->inpaint.guidance_scale = DEFAULT_GUIDANCE;
   self->settings->inpaint.strength = DEFAULT_STRENGTH;
   self->settings->inpaint.paste_back = DEFAULT_PASTE_BACK;
   self->state = nullptr;
-  gst_base_transform_set_qos_enabled (GST_BASE_TRANSFORM (self), FALSE);
+  gst_base_transform_set_qos_enabled(GST_BASE_TRANSFORM(self), FALSE);
 }

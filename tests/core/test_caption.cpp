@@ -9,20 +9,16 @@
 namespace {
 
 // Number of rows from the top down to the last row where a and b differ.
-int
-rows_touched(const cv::Mat& a, const cv::Mat& b)
-{
+int rows_touched(const cv::Mat& a, const cv::Mat& b) {
   int last = -1;
   for (int y = 0; y < a.rows; y++)
-    if (riptest::count_differing_pixels(a.row(y), b.row(y)) > 0)
-      last = y;
+    if (riptest::count_differing_pixels(a.row(y), b.row(y)) > 0) last = y;
   return last + 1;
 }
 
 }  // namespace
 
-TEST(Caption, DrawsOnlyInATopBand)
-{
+TEST(Caption, DrawsOnlyInATopBand) {
   for (int type : {CV_8UC1, CV_8UC3, CV_8UC4}) {
     cv::Mat image = riptest::textured_image(512, 256, type, 3);
     cv::Mat out = image.clone();
@@ -38,8 +34,7 @@ TEST(Caption, DrawsOnlyInATopBand)
   }
 }
 
-TEST(Caption, ScalesWithWidth)
-{
+TEST(Caption, ScalesWithWidth) {
   cv::Mat small = cv::Mat::zeros(300, 300, CV_8UC3) + cv::Scalar::all(90);
   cv::Mat large = cv::Mat::zeros(300, 1800, CV_8UC3) + cv::Scalar::all(90);
   cv::Mat s = small.clone(), l = large.clone();
@@ -54,8 +49,7 @@ TEST(Caption, ScalesWithWidth)
   EXPECT_EQ(l.at<cv::Vec3b>(299, 1799), cv::Vec3b(90, 90, 90));
 }
 
-TEST(Caption, EmptyTextOrImageIsANoOp)
-{
+TEST(Caption, EmptyTextOrImageIsANoOp) {
   cv::Mat image = riptest::textured_image(64, 64, CV_8UC3, 1);
   cv::Mat out = image.clone();
   rip::draw_caption(out, "");

@@ -200,7 +200,7 @@ TEST(FeedbackChannel, EveryFrameIsReleasedOnce) {
   {
     auto ch = attached("release");
     ch->put(frame(1));
-    ch->put(frame(2));  // releases 1
+    ch->put(frame(2));                  // releases 1
     ch->take(milliseconds(10), false);  // 2 handed out and dropped here
     ch->put(frame(3));
     ch->detach_source();  // releases 3 and the format

@@ -22,10 +22,8 @@ using riptest::error_of;
 
 namespace {
 
-rip::MaskSampler
-make_sampler(rip::MaskMode mode, int cell, uint64_t seed, int w = 512,
-    int h = 512)
-{
+rip::MaskSampler make_sampler(
+    rip::MaskMode mode, int cell, uint64_t seed, int w = 512, int h = 512) {
   rip::MaskSamplerConfig cfg;
   cfg.mode = mode;
   cfg.cell_size = cell;
@@ -33,19 +31,14 @@ make_sampler(rip::MaskMode mode, int cell, uint64_t seed, int w = 512,
   return rip::MaskSampler(cfg, w, h);
 }
 
-std::vector<rip::Rect>
-draw_boxes(rip::MaskSampler& s, int n)
-{
+std::vector<rip::Rect> draw_boxes(rip::MaskSampler& s, int n) {
   std::vector<rip::Rect> out;
-  for (int i = 0; i < n; i++)
-    out.push_back(s.next().box);
+  for (int i = 0; i < n; i++) out.push_back(s.next().box);
   return out;
 }
 
 // Index of the grid cell a random/sweep box occupies, checking it is one.
-int
-cell_index(const rip::Rect& r, int cell, int columns)
-{
+int cell_index(const rip::Rect& r, int cell, int columns) {
   EXPECT_EQ(r.width, cell);
   EXPECT_EQ(r.height, cell);
   EXPECT_EQ(r.x % cell, 0);
@@ -53,21 +46,16 @@ cell_index(const rip::Rect& r, int cell, int columns)
   return (r.y / cell) * columns + r.x / cell;
 }
 
-double
-chi_square(const std::vector<int>& counts, int draws)
-{
+double chi_square(const std::vector<int>& counts, int draws) {
   const double expected = double(draws) / double(counts.size());
   double chi2 = 0;
-  for (int c : counts)
-    chi2 += (c - expected) * (c - expected) / expected;
+  for (int c : counts) chi2 += (c - expected) * (c - expected) / expected;
   return chi2;
 }
 
 // Critical values of the chi-square distribution at p = 0.001 (upper tail)
 // for cells - 1 degrees of freedom (scipy.stats.chi2.ppf(0.999, df)).
-double
-chi2_critical_p001(int cells)
-{
+double chi2_critical_p001(int cells) {
   switch (cells) {
     case 4: return 16.266;    // df 3
     case 16: return 37.697;   // df 15
@@ -78,16 +66,13 @@ chi2_critical_p001(int cells)
 }
 
 // Counts over cells of `draws` values produced by draw_cell.
-std::vector<int>
-histogram(int cells, int draws, const std::function<int()>& draw_cell)
-{
+std::vector<int> histogram(int cells, int draws, const std::function<int()>& draw_cell) {
   std::vector<int> counts(size_t(cells), 0);
   for (int i = 0; i < draws; i++) {
     int c = draw_cell();
     EXPECT_GE(c, 0);
     EXPECT_LT(c, cells);
-    if (c >= 0 && c < cells)
-      counts[size_t(c)]++;
+    if (c >= 0 && c < cells) counts[size_t(c)]++;
   }
   return counts;
 }
@@ -96,26 +81,22 @@ histogram(int cells, int draws, const std::function<int()>& draw_cell)
 
 // ---------------------------------------------------------------- names
 
-TEST(MaskMode, NamesRoundTrip)
-{
-  for (rip::MaskMode m : {rip::MaskMode::Random, rip::MaskMode::Sweep,
-           rip::MaskMode::Free, rip::MaskMode::File})
+TEST(MaskMode, NamesRoundTrip) {
+  for (rip::MaskMode m :
+      {rip::MaskMode::Random, rip::MaskMode::Sweep, rip::MaskMode::Free, rip::MaskMode::File})
     EXPECT_EQ(rip::parse_mask_mode(rip::mask_mode_name(m)), m);
 }
 
-TEST(MaskMode, UnknownNameThrowsListingModes)
-{
+TEST(MaskMode, UnknownNameThrowsListingModes) {
   std::string msg = error_of([] { rip::parse_mask_mode("grid"); });
-  EXPECT_TRUE(contains_all(msg, {"'grid'", "random", "sweep", "free",
-      "file"}));
+  EXPECT_TRUE(contains_all(msg, {"'grid'", "random", "sweep", "free", "file"}));
   error_of([] { rip::parse_mask_mode(""); });
   error_of([] { rip::parse_mask_mode("Random"); });
 }
 
 // ---------------------------------------------------------- uniform_below
 
-TEST(UniformBelow, StaysInRangeAndReachesEveryValue)
-{
+TEST(UniformBelow, StaysInRangeAndReachesEveryValue) {
   std::mt19937_64 engine(7);
   for (uint64_t n : {1ull, 2ull, 3ull, 5ull, 16ull, 385ull}) {
     std::set<uint64_t> seen;
@@ -128,15 +109,12 @@ TEST(UniformBelow, StaysInRangeAndReachesEveryValue)
   }
 }
 
-TEST(UniformBelow, EmptyRangeThrows)
-{
+TEST(UniformBelow, EmptyRangeThrows) {
   std::mt19937_64 engine(1);
-  EXPECT_TRUE(contains_all(
-      error_of([&] { rip::uniform_below(engine, 0); }), {"empty range"}));
+  EXPECT_TRUE(contains_all(error_of([&] { rip::uniform_below(engine, 0); }), {"empty range"}));
 }
 
-TEST(UniformBelow, HugeRangesStayInRange)
-{
+TEST(UniformBelow, HugeRangesStayInRange) {
   std::mt19937_64 engine(3);
   const uint64_t half_plus_one = (uint64_t(1) << 63) + 1;
   for (int i = 0; i < 200; i++) {
@@ -149,19 +127,17 @@ TEST(UniformBelow, HugeRangesStayInRange)
 // output not above the rejection limit, reduced modulo n. Replaying the
 // engine by hand must give the same values (and a range of 2^63 + 1
 // rejects about half the raw values, so rejection is exercised).
-TEST(UniformBelow, IsRejectionSamplingOfTheRawEngine)
-{
+TEST(UniformBelow, IsRejectionSamplingOfTheRawEngine) {
   for (uint64_t n : {uint64_t(6), (uint64_t(1) << 63) + 1, uint64_t(1000)}) {
     std::mt19937_64 engine(11), replay(11);
     // Accept raw values below the largest multiple of n that fits in 2^64
     // (computed in 128 bits, independently of the implementation's form).
-    const unsigned __int128 two64 = (unsigned __int128)1 << 64;
+    const unsigned __int128 two64 = (unsigned __int128) 1 << 64;
     const unsigned __int128 bound = (two64 / n) * n;
     int rejected = 0;
     for (int i = 0; i < 500; i++) {
       uint64_t raw;
-      while ((raw = replay()) >= bound)
-        rejected++;
+      while ((raw = replay()) >= bound) rejected++;
       ASSERT_EQ(rip::uniform_below(engine, n), raw % n) << "n = " << n;
     }
     if (n == (uint64_t(1) << 63) + 1) {
@@ -174,26 +150,20 @@ TEST(UniformBelow, IsRejectionSamplingOfTheRawEngine)
 
 // -------------------------------------------------------- determinism
 
-TEST(MaskSampler, SameSeedGivesSameSequence)
-{
-  for (rip::MaskMode mode : {rip::MaskMode::Random, rip::MaskMode::Sweep,
-           rip::MaskMode::Free}) {
+TEST(MaskSampler, SameSeedGivesSameSequence) {
+  for (rip::MaskMode mode : {rip::MaskMode::Random, rip::MaskMode::Sweep, rip::MaskMode::Free}) {
     auto a = make_sampler(mode, 128, 1234);
     auto b = make_sampler(mode, 128, 1234);
-    EXPECT_EQ(draw_boxes(a, 200), draw_boxes(b, 200))
-        << rip::mask_mode_name(mode);
+    EXPECT_EQ(draw_boxes(a, 200), draw_boxes(b, 200)) << rip::mask_mode_name(mode);
   }
 }
 
-TEST(MaskSampler, DifferentSeedsDiffer)
-{
-  for (rip::MaskMode mode : {rip::MaskMode::Random, rip::MaskMode::Sweep,
-           rip::MaskMode::Free}) {
+TEST(MaskSampler, DifferentSeedsDiffer) {
+  for (rip::MaskMode mode : {rip::MaskMode::Random, rip::MaskMode::Sweep, rip::MaskMode::Free}) {
     auto a = make_sampler(mode, 128, 0);
     auto b = make_sampler(mode, 128, 1);
     auto c = make_sampler(mode, 128, 42);
-    auto sa = draw_boxes(a, 64), sb = draw_boxes(b, 64),
-         sc = draw_boxes(c, 64);
+    auto sa = draw_boxes(a, 64), sb = draw_boxes(b, 64), sc = draw_boxes(c, 64);
     EXPECT_NE(sa, sb) << rip::mask_mode_name(mode);
     EXPECT_NE(sa, sc) << rip::mask_mode_name(mode);
     EXPECT_NE(sb, sc) << rip::mask_mode_name(mode);
@@ -205,40 +175,34 @@ TEST(MaskSampler, DifferentSeedsDiffer)
 // same masks on every platform and version. The values were cross-checked
 // with an independent Python implementation of mt19937_64 and of the
 // rejection sampling in uniform_below.
-TEST(MaskSampler, GoldenRandomCells)
-{
+TEST(MaskSampler, GoldenRandomCells) {
   const std::vector<int> seed0 = {14, 11, 9, 14, 12, 14, 15, 8, 6, 9, 3, 8};
   const std::vector<int> seed42 = {6, 8, 10, 14, 5, 12, 0, 0, 6, 1, 11, 6};
-  for (auto [seed, expected] : {std::make_pair(uint64_t(0), seed0),
-           std::make_pair(uint64_t(42), seed42)}) {
+  for (auto [seed, expected] :
+      {std::make_pair(uint64_t(0), seed0), std::make_pair(uint64_t(42), seed42)}) {
     auto s = make_sampler(rip::MaskMode::Random, 128, seed);
     std::vector<int> got;
-    for (const auto& r : draw_boxes(s, int(expected.size())))
-      got.push_back(cell_index(r, 128, 4));
+    for (const auto& r : draw_boxes(s, int(expected.size()))) got.push_back(cell_index(r, 128, 4));
     EXPECT_EQ(got, expected) << "seed " << seed;
   }
 }
 
-TEST(MaskSampler, GoldenSweepAndFree)
-{
+TEST(MaskSampler, GoldenSweepAndFree) {
   auto sweep = make_sampler(rip::MaskMode::Sweep, 128, 0);
   std::vector<int> got;
-  for (const auto& r : draw_boxes(sweep, 16))
-    got.push_back(cell_index(r, 128, 4));
-  EXPECT_EQ(got, (std::vector<int> {
-      7, 8, 9, 15, 10, 12, 1, 6, 0, 13, 11, 4, 5, 3, 2, 14}));
+  for (const auto& r : draw_boxes(sweep, 16)) got.push_back(cell_index(r, 128, 4));
+  EXPECT_EQ(got, (std::vector<int>{7, 8, 9, 15, 10, 12, 1, 6, 0, 13, 11, 4, 5, 3, 2, 14}));
 
   auto free = make_sampler(rip::MaskMode::Free, 128, 42);
   auto boxes = draw_boxes(free, 3);
-  EXPECT_EQ(boxes[0], (rip::Rect {321, 374, 128, 128}));
-  EXPECT_EQ(boxes[1], (rip::Rect {75, 207, 128, 128}));
-  EXPECT_EQ(boxes[2], (rip::Rect {181, 48, 128, 128}));
+  EXPECT_EQ(boxes[0], (rip::Rect{321, 374, 128, 128}));
+  EXPECT_EQ(boxes[1], (rip::Rect{75, 207, 128, 128}));
+  EXPECT_EQ(boxes[2], (rip::Rect{181, 48, 128, 128}));
 }
 
 // ------------------------------------------------------- random mode
 
-TEST(MaskSampler, RandomIsUniformOverCells)
-{
+TEST(MaskSampler, RandomIsUniformOverCells) {
   // 16000 draws at each grid; the statistic must stay under the p = 0.001
   // critical value for several fixed seeds (deterministic: a failure here
   // means the distribution changed, not bad luck at test time).
@@ -247,11 +211,10 @@ TEST(MaskSampler, RandomIsUniformOverCells)
       auto s = make_sampler(rip::MaskMode::Random, cell, seed);
       const int cells = s.cell_count();
       const int draws = 16000;
-      auto counts = histogram(cells, draws,
-          [&] { return cell_index(s.next().box, cell, s.columns()); });
+      auto counts =
+          histogram(cells, draws, [&] { return cell_index(s.next().box, cell, s.columns()); });
       const double chi2 = chi_square(counts, draws);
-      EXPECT_LT(chi2, chi2_critical_p001(cells))
-          << cells << " cells, seed " << seed;
+      EXPECT_LT(chi2, chi2_critical_p001(cells)) << cells << " cells, seed " << seed;
       // Every cell is drawn.
       EXPECT_EQ(std::count(counts.begin(), counts.end(), 0), 0);
     }
@@ -261,22 +224,18 @@ TEST(MaskSampler, RandomIsUniformOverCells)
 // The same check rejects a sequence with a classic bias: drawing from a
 // wider range and reducing modulo the cell count, which favours the first
 // cells. A check that passed this would be no check.
-TEST(MaskSampler, UniformityCheckRejectsBiasedSequence)
-{
+TEST(MaskSampler, UniformityCheckRejectsBiasedSequence) {
   for (int cells : {4, 16, 64}) {
     std::mt19937_64 engine(0);
     const uint64_t wider = uint64_t(cells) + uint64_t(cells) / 4;
     const int draws = 16000;
-    auto counts = histogram(cells, draws, [&] {
-      return int(rip::uniform_below(engine, wider) % uint64_t(cells));
-    });
-    EXPECT_GT(chi_square(counts, draws), chi2_critical_p001(cells))
-        << cells << " cells";
+    auto counts = histogram(
+        cells, draws, [&] { return int(rip::uniform_below(engine, wider) % uint64_t(cells)); });
+    EXPECT_GT(chi_square(counts, draws), chi2_critical_p001(cells)) << cells << " cells";
   }
 }
 
-TEST(MaskSampler, RandomDrawsWithReplacement)
-{
+TEST(MaskSampler, RandomDrawsWithReplacement) {
   auto s = make_sampler(rip::MaskMode::Random, 128, 5);
   // Among 16 draws from 16 cells a repeat is all but certain (and certain
   // for this seed); within 17 draws it is certain for any seed.
@@ -286,10 +245,8 @@ TEST(MaskSampler, RandomDrawsWithReplacement)
   int prev = -1;
   for (int i = 0; i < 400; i++) {
     int c = cell_index(s.next().box, 128, 4);
-    if (i < 17 && !seen.insert(c).second)
-      repeated = true;
-    if (c == prev)
-      consecutive_repeats++;
+    if (i < 17 && !seen.insert(c).second) repeated = true;
+    if (c == prev) consecutive_repeats++;
     prev = c;
   }
   EXPECT_TRUE(repeated);
@@ -297,8 +254,7 @@ TEST(MaskSampler, RandomDrawsWithReplacement)
   EXPECT_GT(consecutive_repeats, 5);
 }
 
-TEST(MaskSampler, RandomBoxesAreFullCellsInsideTheFrame)
-{
+TEST(MaskSampler, RandomBoxesAreFullCellsInsideTheFrame) {
   auto s = make_sampler(rip::MaskMode::Random, 128, 9, 384, 256);
   EXPECT_EQ(s.columns(), 3);
   EXPECT_EQ(s.rows(), 2);
@@ -317,8 +273,7 @@ TEST(MaskSampler, RandomBoxesAreFullCellsInsideTheFrame)
 
 // -------------------------------------------------------- sweep mode
 
-TEST(MaskSampler, SweepCoversEveryCellOncePerPass)
-{
+TEST(MaskSampler, SweepCoversEveryCellOncePerPass) {
   for (int cell : {128, 64}) {
     auto s = make_sampler(rip::MaskMode::Sweep, cell, 3);
     const int n = s.cell_count();
@@ -327,8 +282,7 @@ TEST(MaskSampler, SweepCoversEveryCellOncePerPass)
     std::vector<std::vector<int>> passes;
     for (int p = 0; p < 4; p++) {
       std::vector<int> order;
-      for (const auto& r : draw_boxes(s, n))
-        order.push_back(cell_index(r, cell, s.columns()));
+      for (const auto& r : draw_boxes(s, n)) order.push_back(cell_index(r, cell, s.columns()));
       std::vector<int> sorted = order;
       std::sort(sorted.begin(), sorted.end());
       EXPECT_EQ(sorted, identity) << "pass " << p << ", cell " << cell;
@@ -343,17 +297,14 @@ TEST(MaskSampler, SweepCoversEveryCellOncePerPass)
   }
 }
 
-TEST(MaskSampler, SweepOnASingleCell)
-{
+TEST(MaskSampler, SweepOnASingleCell) {
   auto s = make_sampler(rip::MaskMode::Sweep, 64, 0, 64, 64);
-  for (const auto& r : draw_boxes(s, 5))
-    EXPECT_EQ(r, (rip::Rect {0, 0, 64, 64}));
+  for (const auto& r : draw_boxes(s, 5)) EXPECT_EQ(r, (rip::Rect{0, 0, 64, 64}));
 }
 
 // --------------------------------------------------------- free mode
 
-TEST(MaskSampler, FreeStaysInBoundsAndLeavesTheGrid)
-{
+TEST(MaskSampler, FreeStaysInBoundsAndLeavesTheGrid) {
   const int w = 512, h = 512, cell = 128;
   auto s = make_sampler(rip::MaskMode::Free, cell, 21, w, h);
   int min_x = w, min_y = h, max_x = 0, max_y = 0, off_grid = 0;
@@ -371,8 +322,7 @@ TEST(MaskSampler, FreeStaysInBoundsAndLeavesTheGrid)
     min_y = std::min(min_y, r.y);
     max_x = std::max(max_x, r.x);
     max_y = std::max(max_y, r.y);
-    if (r.x % cell || r.y % cell)
-      off_grid++;
+    if (r.x % cell || r.y % cell) off_grid++;
     positions.insert({r.x, r.y});
   }
   // 385 positions per axis: the extremes are reached, most boxes are off
@@ -385,8 +335,7 @@ TEST(MaskSampler, FreeStaysInBoundsAndLeavesTheGrid)
   EXPECT_GT(int(positions.size()), draws * 9 / 10);
 }
 
-TEST(MaskSampler, FreeAcceptsFramesTheGridCannotDivide)
-{
+TEST(MaskSampler, FreeAcceptsFramesTheGridCannotDivide) {
   auto s = make_sampler(rip::MaskMode::Free, 128, 4, 500, 300);
   for (int i = 0; i < 500; i++) {
     rip::Rect r = s.next().box;
@@ -395,24 +344,20 @@ TEST(MaskSampler, FreeAcceptsFramesTheGridCannotDivide)
   }
   // A frame exactly one cell wide leaves a single position on that axis.
   auto one = make_sampler(rip::MaskMode::Free, 128, 4, 128, 300);
-  for (int i = 0; i < 50; i++)
-    EXPECT_EQ(one.next().box.x, 0);
+  for (int i = 0; i < 50; i++) EXPECT_EQ(one.next().box.x, 0);
 }
 
 // ----------------------------------------------------------- errors
 
-TEST(MaskSampler, FrameSmallerThanACellThrows)
-{
-  for (rip::MaskMode mode : {rip::MaskMode::Random, rip::MaskMode::Sweep,
-           rip::MaskMode::Free}) {
+TEST(MaskSampler, FrameSmallerThanACellThrows) {
+  for (rip::MaskMode mode : {rip::MaskMode::Random, rip::MaskMode::Sweep, rip::MaskMode::Free}) {
     std::string msg = error_of([&] { make_sampler(mode, 128, 0, 100, 512); });
     EXPECT_TRUE(contains_all(msg, {"100x512", "smaller", "128"}));
     error_of([&] { make_sampler(mode, 128, 0, 512, 127); });
   }
 }
 
-TEST(MaskSampler, IndivisibleFrameThrowsInGridModes)
-{
+TEST(MaskSampler, IndivisibleFrameThrowsInGridModes) {
   for (rip::MaskMode mode : {rip::MaskMode::Random, rip::MaskMode::Sweep}) {
     std::string msg = error_of([&] { make_sampler(mode, 128, 0, 500, 512); });
     EXPECT_TRUE(contains_all(msg, {"500x512", "divisible", "mode=free"}));
@@ -421,20 +366,17 @@ TEST(MaskSampler, IndivisibleFrameThrowsInGridModes)
   EXPECT_NO_THROW(make_sampler(rip::MaskMode::Free, 128, 0, 500, 320));
 }
 
-TEST(MaskSampler, NonPositiveCellThrows)
-{
-  EXPECT_TRUE(contains_all(
-      error_of([] { make_sampler(rip::MaskMode::Random, 0, 0); }),
-      {"positive"}));
+TEST(MaskSampler, NonPositiveCellThrows) {
+  EXPECT_TRUE(
+      contains_all(error_of([] { make_sampler(rip::MaskMode::Random, 0, 0); }), {"positive"}));
   error_of([] { make_sampler(rip::MaskMode::Free, -64, 0); });
 }
 
 // --------------------------------------------------------- Mask itself
 
-TEST(Mask, ToImageOfABox)
-{
+TEST(Mask, ToImageOfABox) {
   rip::Mask m;
-  m.box = rip::Rect {10, 20, 30, 40};
+  m.box = rip::Rect{10, 20, 30, 40};
   cv::Mat img = m.to_image(100, 80);
   ASSERT_EQ(img.type(), CV_8UC1);
   ASSERT_EQ(img.size(), cv::Size(100, 80));
@@ -446,20 +388,18 @@ TEST(Mask, ToImageOfABox)
   EXPECT_EQ(m.pixel_count(), 30 * 40);
 }
 
-TEST(Mask, ToImageClipsToTheFrame)
-{
+TEST(Mask, ToImageClipsToTheFrame) {
   rip::Mask m;
-  m.box = rip::Rect {-5, 70, 20, 20};
+  m.box = rip::Rect{-5, 70, 20, 20};
   cv::Mat img = m.to_image(100, 80);
   EXPECT_EQ(cv::countNonZero(img), 15 * 10);
-  m.box = rip::Rect {200, 200, 10, 10};
+  m.box = rip::Rect{200, 200, 10, 10};
   EXPECT_EQ(cv::countNonZero(m.to_image(100, 80)), 0);
 }
 
-TEST(Mask, ToImageOfABitmapClipsToo)
-{
+TEST(Mask, ToImageOfABitmapClipsToo) {
   rip::Mask m;
-  m.box = rip::Rect {90, 0, 20, 2};
+  m.box = rip::Rect{90, 0, 20, 2};
   m.bitmap = cv::Mat::zeros(2, 20, CV_8UC1);
   m.bitmap.at<uchar>(0, 0) = 255;   // frame x 90
   m.bitmap.at<uchar>(1, 9) = 1;     // frame x 99, non-zero counts
@@ -477,34 +417,31 @@ class MaskFile : public ::testing::Test {
  protected:
   riptest::TempDir dir;
 
-  std::string write_mask(const std::string& name, const cv::Mat& img)
-  {
+  std::string write_mask(const std::string& name, const cv::Mat& img) {
     std::string path = dir.file(name);
     EXPECT_TRUE(cv::imwrite(path, img)) << path;
     return path;
   }
 };
 
-TEST_F(MaskFile, RectangleGivesABoxWithoutBitmap)
-{
+TEST_F(MaskFile, RectangleGivesABoxWithoutBitmap) {
   cv::Mat img = cv::Mat::zeros(256, 320, CV_8UC1);
   img(cv::Rect(40, 60, 100, 50)).setTo(255);
   std::string path = write_mask("rect.png", img);
   rip::Mask m = rip::load_mask_file(path, 320, 256);
-  EXPECT_EQ(m.box, (rip::Rect {40, 60, 100, 50}));
+  EXPECT_EQ(m.box, (rip::Rect{40, 60, 100, 50}));
   EXPECT_TRUE(m.bitmap.empty());
   EXPECT_EQ(m.pixel_count(), 100 * 50);
   EXPECT_EQ(cv::countNonZero(m.to_image(320, 256) != img), 0);
 }
 
-TEST_F(MaskFile, LShapeGivesABitmap)
-{
+TEST_F(MaskFile, LShapeGivesABitmap) {
   cv::Mat img = cv::Mat::zeros(128, 128, CV_8UC1);
   img(cv::Rect(10, 10, 20, 60)).setTo(255);  // vertical bar
   img(cv::Rect(10, 50, 60, 20)).setTo(255);  // foot
   std::string path = write_mask("l.png", img);
   rip::Mask m = rip::load_mask_file(path, 128, 128);
-  EXPECT_EQ(m.box, (rip::Rect {10, 10, 60, 60}));
+  EXPECT_EQ(m.box, (rip::Rect{10, 10, 60, 60}));
   ASSERT_FALSE(m.bitmap.empty());
   EXPECT_EQ(m.bitmap.size(), cv::Size(60, 60));
   EXPECT_EQ(m.pixel_count(), cv::countNonZero(img));
@@ -522,60 +459,44 @@ TEST_F(MaskFile, LShapeGivesABitmap)
   }
 }
 
-TEST_F(MaskFile, BinarisesAtHalfAndReadsColour)
-{
+TEST_F(MaskFile, BinarisesAtHalfAndReadsColour) {
   // Grey 200 counts as white, grey 100 as black; a colour PNG is read as
   // grey too.
   cv::Mat img = cv::Mat::zeros(64, 64, CV_8UC3);
   img(cv::Rect(0, 0, 8, 8)).setTo(cv::Scalar(100, 100, 100));
   img(cv::Rect(16, 16, 8, 8)).setTo(cv::Scalar(200, 200, 200));
   rip::Mask m = rip::load_mask_file(write_mask("soft.png", img), 64, 64);
-  EXPECT_EQ(m.box, (rip::Rect {16, 16, 8, 8}));
+  EXPECT_EQ(m.box, (rip::Rect{16, 16, 8, 8}));
   EXPECT_TRUE(m.bitmap.empty());
 }
 
-TEST_F(MaskFile, WrongSizeNamesFileAndSizes)
-{
-  std::string path = write_mask("small.png",
-      cv::Mat(64, 96, CV_8UC1, cv::Scalar(255)));
+TEST_F(MaskFile, WrongSizeNamesFileAndSizes) {
+  std::string path = write_mask("small.png", cv::Mat(64, 96, CV_8UC1, cv::Scalar(255)));
   EXPECT_TRUE(contains_all(
-      error_of([&] { rip::load_mask_file(path, 512, 512); }),
-      {path, "96x64", "512x512"}));
+      error_of([&] { rip::load_mask_file(path, 512, 512); }), {path, "96x64", "512x512"}));
 }
 
-TEST_F(MaskFile, AllBlackNamesFile)
-{
-  std::string path = write_mask("black.png", cv::Mat::zeros(32, 32,
-      CV_8UC1));
-  EXPECT_TRUE(contains_all(
-      error_of([&] { rip::load_mask_file(path, 32, 32); }),
-      {path, "no white"}));
+TEST_F(MaskFile, AllBlackNamesFile) {
+  std::string path = write_mask("black.png", cv::Mat::zeros(32, 32, CV_8UC1));
+  EXPECT_TRUE(
+      contains_all(error_of([&] { rip::load_mask_file(path, 32, 32); }), {path, "no white"}));
 }
 
-TEST_F(MaskFile, MissingFileNamesFile)
-{
+TEST_F(MaskFile, MissingFileNamesFile) {
   std::string path = dir.file("nope.png");
-  EXPECT_TRUE(contains_all(
-      error_of([&] { rip::load_mask_file(path, 32, 32); }),
-      {path, "does not exist"}));
+  EXPECT_TRUE(
+      contains_all(error_of([&] { rip::load_mask_file(path, 32, 32); }), {path, "does not exist"}));
 }
 
-TEST_F(MaskFile, CorruptFileNamesFile)
-{
+TEST_F(MaskFile, CorruptFileNamesFile) {
   std::string path = dir.file("corrupt.png");
   riptest::write_bytes(path, "\x89PNG\r\n\x1a\nthis is not really a png");
-  EXPECT_TRUE(contains_all(
-      error_of([&] { rip::load_mask_file(path, 32, 32); }),
-      {path, "decode"}));
+  EXPECT_TRUE(contains_all(error_of([&] { rip::load_mask_file(path, 32, 32); }), {path, "decode"}));
 }
 
-TEST_F(MaskFile, EmptyPathAsksForMaskLocation)
-{
-  EXPECT_TRUE(contains_all(
-      error_of([] { rip::load_mask_file("", 32, 32); }),
-      {"mask-location"}));
+TEST_F(MaskFile, EmptyPathAsksForMaskLocation) {
+  EXPECT_TRUE(contains_all(error_of([] { rip::load_mask_file("", 32, 32); }), {"mask-location"}));
   rip::MaskSamplerConfig cfg;
   cfg.mode = rip::MaskMode::File;  // no file_mask
-  EXPECT_TRUE(contains_all(error_of([&] { rip::MaskSampler(cfg, 32, 32); }),
-      {"mask-location"}));
+  EXPECT_TRUE(contains_all(error_of([&] { rip::MaskSampler(cfg, 32, 32); }), {"mask-location"}));
 }

@@ -12,15 +12,13 @@
 #include "rip/core/metrics.h"
 #include "testutil.h"
 
+using rip::Metric;
 using riptest::contains_all;
 using riptest::error_of;
-using rip::Metric;
 
 namespace {
 
-cv::Mat
-blurred(const cv::Mat& m)
-{
+cv::Mat blurred(const cv::Mat& m) {
   cv::Mat out;
   cv::GaussianBlur(m, out, cv::Size(5, 5), 1.2);
   return out;
@@ -30,45 +28,36 @@ blurred(const cv::Mat& m)
 
 // ------------------------------------------------------------ parsing
 
-TEST(MetricList, KeepsOrderAndAllowsSpaces)
-{
+TEST(MetricList, KeepsOrderAndAllowsSpaces) {
   EXPECT_EQ(rip::parse_metric_list("ssim,ms-ssim,psnr"),
-      (std::vector<Metric> {Metric::Ssim, Metric::MsSsim, Metric::Psnr}));
-  EXPECT_EQ(rip::parse_metric_list(" psnr ,\tssim"),
-      (std::vector<Metric> {Metric::Psnr, Metric::Ssim}));
-  EXPECT_EQ(rip::parse_metric_list("ms-ssim"),
-      (std::vector<Metric> {Metric::MsSsim}));
+      (std::vector<Metric>{Metric::Ssim, Metric::MsSsim, Metric::Psnr}));
+  EXPECT_EQ(
+      rip::parse_metric_list(" psnr ,\tssim"), (std::vector<Metric>{Metric::Psnr, Metric::Ssim}));
+  EXPECT_EQ(rip::parse_metric_list("ms-ssim"), (std::vector<Metric>{Metric::MsSsim}));
   // Empty items are ignored.
   EXPECT_EQ(rip::parse_metric_list("psnr,,ms-ssim,"),
-      (std::vector<Metric> {Metric::Psnr, Metric::MsSsim}));
+      (std::vector<Metric>{Metric::Psnr, Metric::MsSsim}));
 }
 
-TEST(MetricList, DuplicatesThrow)
-{
+TEST(MetricList, DuplicatesThrow) {
   EXPECT_TRUE(contains_all(
-      error_of([] { rip::parse_metric_list("ssim, psnr, ssim"); }),
-      {"'ssim'", "twice"}));
+      error_of([] { rip::parse_metric_list("ssim, psnr, ssim"); }), {"'ssim'", "twice"}));
 }
 
-TEST(MetricList, UnknownNamesThrowListingKnownOnes)
-{
+TEST(MetricList, UnknownNamesThrowListingKnownOnes) {
   for (const char* bad : {"lpips", "ssim,msssim", "SSIM", "ssim;psnr"})
     EXPECT_TRUE(contains_all(
-        error_of([&] { rip::parse_metric_list(bad); }),
-        {"unknown metric", "ssim, ms-ssim, psnr"}))
+        error_of([&] { rip::parse_metric_list(bad); }), {"unknown metric", "ssim, ms-ssim, psnr"}))
         << bad;
 }
 
-TEST(MetricList, EmptyListThrows)
-{
+TEST(MetricList, EmptyListThrows) {
   for (const char* empty : {"", " ", ",,"})
     EXPECT_TRUE(contains_all(
-        error_of([&] { rip::parse_metric_list(empty); }),
-        {"no metric", "ssim, ms-ssim, psnr"}));
+        error_of([&] { rip::parse_metric_list(empty); }), {"no metric", "ssim, ms-ssim, psnr"}));
 }
 
-TEST(MetricNames, NamesAndMinimumSizes)
-{
+TEST(MetricNames, NamesAndMinimumSizes) {
   EXPECT_STREQ(rip::metric_name(Metric::Ssim), "ssim");
   EXPECT_STREQ(rip::metric_name(Metric::MsSsim), "ms-ssim");
   EXPECT_STREQ(rip::metric_name(Metric::Psnr), "psnr");
@@ -80,8 +69,7 @@ TEST(MetricNames, NamesAndMinimumSizes)
 
 // ------------------------------------------------------- closed forms
 
-TEST(Metrics, IdenticalImagesArePerfect)
-{
+TEST(Metrics, IdenticalImagesArePerfect) {
   for (int type : {CV_8UC1, CV_8UC3, CV_8UC4}) {
     cv::Mat a = riptest::textured_image(170, 163, type, 8);
     cv::Mat b = a.clone();
@@ -91,8 +79,7 @@ TEST(Metrics, IdenticalImagesArePerfect)
   }
 }
 
-TEST(Metrics, PsnrOfAConstantOffset)
-{
+TEST(Metrics, PsnrOfAConstantOffset) {
   // Every channel of every pixel off by 10: MSE = 100 exactly.
   cv::Mat a = riptest::textured_image(64, 48, CV_8UC3, 2);
   cv::Mat clipped;
@@ -103,27 +90,23 @@ TEST(Metrics, PsnrOfAConstantOffset)
   EXPECT_NEAR(expected, 28.130803608679102, 1e-12);
   // Symmetric, and the same on one channel.
   EXPECT_EQ(rip::psnr(b, clipped), rip::psnr(clipped, b));
-  cv::Mat g(5, 7, CV_8UC1, cv::Scalar(100)), h(5, 7, CV_8UC1,
-      cv::Scalar(110));
+  cv::Mat g(5, 7, CV_8UC1, cv::Scalar(100)), h(5, 7, CV_8UC1, cv::Scalar(110));
   EXPECT_NEAR(rip::psnr(g, h), expected, 1e-12);
 }
 
-TEST(Metrics, PsnrCountsEveryChannel)
-{
+TEST(Metrics, PsnrCountsEveryChannel) {
   // One channel of one pixel off by 255 in a 2x2 RGB image: MSE = 255^2/12.
   cv::Mat a = cv::Mat::zeros(2, 2, CV_8UC3), b = a.clone();
   b.at<cv::Vec3b>(1, 0)[2] = 255;
   EXPECT_NEAR(rip::psnr(a, b), 10.0 * std::log10(12.0), 1e-12);
 }
 
-TEST(Metrics, SsimOfAConstantOffsetIsTheLuminanceTerm)
-{
+TEST(Metrics, SsimOfAConstantOffsetIsTheLuminanceTerm) {
   // b = a + d exactly: sigma terms equal, so cs = 1 everywhere and
   // SSIM = mean of (2 mu (mu + d) + C1) / (mu^2 + (mu + d)^2 + C1); on a
   // constant image that is one number.
   const double mu = 100, d = 20, c1 = (0.01 * 255) * (0.01 * 255);
-  const double expected = (2 * mu * (mu + d) + c1) /
-      (mu * mu + (mu + d) * (mu + d) + c1);
+  const double expected = (2 * mu * (mu + d) + c1) / (mu * mu + (mu + d) * (mu + d) + c1);
   cv::Mat a(40, 30, CV_8UC3, cv::Scalar::all(mu));
   cv::Mat b(40, 30, CV_8UC3, cv::Scalar::all(mu + d));
   EXPECT_NEAR(rip::ssim(a, b), expected, 1e-12);
@@ -131,8 +114,7 @@ TEST(Metrics, SsimOfAConstantOffsetIsTheLuminanceTerm)
 
 // ---------------------------------------------------------- properties
 
-TEST(Metrics, SymmetricAndBelowOneForDifferentImages)
-{
+TEST(Metrics, SymmetricAndBelowOneForDifferentImages) {
   cv::Mat a = riptest::textured_image(200, 170, CV_8UC3, 3);
   cv::Mat b = blurred(a);
   const double s = rip::ssim(a, b), m = rip::ms_ssim(a, b);
@@ -149,8 +131,7 @@ TEST(Metrics, SymmetricAndBelowOneForDifferentImages)
   EXPECT_LT(rip::psnr(a, c), rip::psnr(a, b));
 }
 
-TEST(Metrics, ColourIsTheMeanOfTheChannels)
-{
+TEST(Metrics, ColourIsTheMeanOfTheChannels) {
   cv::Mat a = riptest::textured_image(180, 176, CV_8UC3, 12);
   cv::Mat b = blurred(a);
   std::vector<cv::Mat> pa, pb;
@@ -170,16 +151,14 @@ TEST(Metrics, ColourIsTheMeanOfTheChannels)
   EXPECT_NEAR(rip::ssim(a_bgr, b_bgr), rip::ssim(a, b), 1e-14);
 }
 
-TEST(Metrics, InvertedImageClampsMsSsimToZero)
-{
+TEST(Metrics, InvertedImageClampsMsSsimToZero) {
   cv::Mat a = riptest::textured_image(161, 161, CV_8UC1, 30);
   cv::Mat inv = 255 - a;
   EXPECT_LT(rip::ssim(a, inv), 0.0);
   EXPECT_EQ(rip::ms_ssim(a, inv), 0.0);
 }
 
-TEST(Metrics, ComputeMetricDispatches)
-{
+TEST(Metrics, ComputeMetricDispatches) {
   cv::Mat a = riptest::textured_image(161, 170, CV_8UC3, 6);
   cv::Mat b = blurred(a);
   EXPECT_EQ(rip::compute_metric(Metric::Ssim, a, b), rip::ssim(a, b));
@@ -189,14 +168,11 @@ TEST(Metrics, ComputeMetricDispatches)
 
 // ---------------------------------------------------------- size checks
 
-TEST(Metrics, MsSsimNeeds161Pixels)
-{
-  for (cv::Size size : {cv::Size(160, 200), cv::Size(200, 160),
-           cv::Size(64, 64)}) {
+TEST(Metrics, MsSsimNeeds161Pixels) {
+  for (cv::Size size : {cv::Size(160, 200), cv::Size(200, 160), cv::Size(64, 64)}) {
     cv::Mat a = riptest::textured_image(size.width, size.height, CV_8UC3, 1);
     EXPECT_TRUE(contains_all(error_of([&] { rip::ms_ssim(a, a); }),
-        {"ms-ssim", "161x161", std::to_string(size.width) + "x" +
-            std::to_string(size.height)}));
+        {"ms-ssim", "161x161", std::to_string(size.width) + "x" + std::to_string(size.height)}));
   }
   cv::Mat ok = riptest::textured_image(161, 161, CV_8UC3, 1);
   EXPECT_EQ(rip::ms_ssim(ok, ok), 1.0);
@@ -207,12 +183,10 @@ TEST(Metrics, MsSsimNeeds161Pixels)
   EXPECT_LT(v, 1.0);
 }
 
-TEST(Metrics, SsimNeeds11Pixels)
-{
+TEST(Metrics, SsimNeeds11Pixels) {
   for (cv::Size size : {cv::Size(10, 20), cv::Size(20, 10)}) {
     cv::Mat a = riptest::textured_image(size.width, size.height, CV_8UC3, 1);
-    EXPECT_TRUE(contains_all(error_of([&] { rip::ssim(a, a); }),
-        {"ssim", "11x11"}));
+    EXPECT_TRUE(contains_all(error_of([&] { rip::ssim(a, a); }), {"ssim", "11x11"}));
   }
   // 11x11 is one valid window.
   cv::Mat a = riptest::textured_image(11, 11, CV_8UC3, 1);
@@ -222,22 +196,16 @@ TEST(Metrics, SsimNeeds11Pixels)
   EXPECT_LT(v, 1.0);
 }
 
-TEST(Metrics, MismatchedImagesThrow)
-{
+TEST(Metrics, MismatchedImagesThrow) {
   cv::Mat a = riptest::textured_image(170, 170, CV_8UC3, 1);
   cv::Mat wider = riptest::textured_image(171, 170, CV_8UC3, 1);
   cv::Mat grey = riptest::textured_image(170, 170, CV_8UC1, 1);
   cv::Mat deep(170, 170, CV_16UC3, cv::Scalar::all(3));
   for (Metric m : {Metric::Ssim, Metric::MsSsim, Metric::Psnr}) {
-    EXPECT_TRUE(contains_all(
-        error_of([&] { rip::compute_metric(m, a, wider); }),
+    EXPECT_TRUE(contains_all(error_of([&] { rip::compute_metric(m, a, wider); }),
         {rip::metric_name(m), "differ in size", "170x170", "171x170"}));
-    EXPECT_TRUE(contains_all(
-        error_of([&] { rip::compute_metric(m, a, grey); }), {"8-bit"}));
-    EXPECT_TRUE(contains_all(
-        error_of([&] { rip::compute_metric(m, deep, deep); }), {"8-bit"}));
-    EXPECT_TRUE(contains_all(
-        error_of([&] { rip::compute_metric(m, cv::Mat(), a); }),
-        {"empty"}));
+    EXPECT_TRUE(contains_all(error_of([&] { rip::compute_metric(m, a, grey); }), {"8-bit"}));
+    EXPECT_TRUE(contains_all(error_of([&] { rip::compute_metric(m, deep, deep); }), {"8-bit"}));
+    EXPECT_TRUE(contains_all(error_of([&] { rip::compute_metric(m, cv::Mat(), a); }), {"empty"}));
   }
 }

@@ -24,15 +24,11 @@ struct GoldenRow {
   double ssim = 0, ms_ssim = 0, psnr = 0;
 };
 
-std::string
-metrics_dir()
-{
+std::string metrics_dir() {
   return riptest::test_data_dir() + "/metrics";
 }
 
-std::vector<GoldenRow>
-read_goldens()
-{
+std::vector<GoldenRow> read_goldens() {
   const std::string path = metrics_dir() + "/goldens.tsv";
   std::ifstream in(path);
   EXPECT_TRUE(in.good()) << "cannot read " << path;
@@ -40,8 +36,7 @@ read_goldens()
   std::string line;
   bool header = true;
   while (std::getline(in, line)) {
-    if (line.empty() || line[0] == '#')
-      continue;
+    if (line.empty() || line[0] == '#') continue;
     if (header) {  // file_a file_b ssim ms_ssim psnr
       EXPECT_EQ(line, "file_a\tfile_b\tssim\tms_ssim\tpsnr");
       header = false;
@@ -77,8 +72,7 @@ constexpr double kPsnrTolerance = 1e-10;
 
 }  // namespace
 
-TEST(MetricsGolden, MatchesPytorchMsssim)
-{
+TEST(MetricsGolden, MatchesPytorchMsssim) {
   const auto rows = read_goldens();
   ASSERT_GE(rows.size(), 5u) << "goldens.tsv has too few rows";
   bool saw_odd_scale = false;
@@ -91,25 +85,21 @@ TEST(MetricsGolden, MatchesPytorchMsssim)
     // padding path is checked (200x168: 25x21 at the fourth scale).
     for (int side : {a.cols, a.rows})
       for (int scale = 0, s = side; scale < 4; scale++, s = (s + s % 2) / 2)
-        if (s % 2)
-          saw_odd_scale = true;
+        if (s % 2) saw_odd_scale = true;
     EXPECT_NEAR(rip::ssim(a, b), r.ssim, kSsimTolerance);
     EXPECT_NEAR(rip::ms_ssim(a, b), r.ms_ssim, kSsimTolerance);
     EXPECT_NEAR(rip::psnr(a, b), r.psnr, kPsnrTolerance);
   }
-  EXPECT_TRUE(saw_odd_scale)
-      << "no golden pair exercises the odd-size pooling";
+  EXPECT_TRUE(saw_odd_scale) << "no golden pair exercises the odd-size pooling";
 }
 
 // The LPIPS repository's example pair (PerceptualSimilarity/imgs): the
 // study quotes these Wang-SSIM values (mean over RGB, Gaussian 11/1.5,
 // 'valid'), to 6 decimals, so the tolerance is half a unit of the last
 // printed digit plus margin.
-TEST(MetricsGolden, LpipsExamplePairPublishedSsim)
-{
+TEST(MetricsGolden, LpipsExamplePairPublishedSsim) {
   const std::string dir = riptest::shared_dir() + "/data/lpips/imgs";
-  const std::string ref = dir + "/ex_ref.png", p0 = dir + "/ex_p0.png",
-                    p1 = dir + "/ex_p1.png";
+  const std::string ref = dir + "/ex_ref.png", p0 = dir + "/ex_p0.png", p1 = dir + "/ex_p1.png";
   for (const auto& f : {ref, p0, p1})
     if (!std::filesystem::exists(f))
       GTEST_SKIP() << "shared data missing: " << f

@@ -6,17 +6,13 @@
 
 namespace riptest {
 
-void
-write_bytes(const std::string& path, const std::string& bytes)
-{
+void write_bytes(const std::string& path, const std::string& bytes) {
   std::ofstream out(path, std::ios::binary);
   out << bytes;
   ASSERT_TRUE(out.good()) << "could not write " << path;
 }
 
-cv::Mat
-textured_image(int width, int height, int type, uint64_t seed)
-{
+cv::Mat textured_image(int width, int height, int type, uint64_t seed) {
   std::mt19937_64 rng(seed);
   cv::Mat img(height, width, type);
   const int ch = img.channels();
@@ -31,25 +27,21 @@ textured_image(int width, int height, int type, uint64_t seed)
   return img;
 }
 
-std::string
-error_of(const std::function<void()>& f)
-{
+std::string error_of(const std::function<void()>& f) {
   try {
     f();
   } catch (const rip::Error& e) {
     return e.what();
   } catch (const std::exception& e) {
-    ADD_FAILURE() << "expected rip::Error, got another exception: "
-                  << e.what();
+    ADD_FAILURE() << "expected rip::Error, got another exception: " << e.what();
     return "";
   }
   ADD_FAILURE() << "expected rip::Error, nothing was thrown";
   return "";
 }
 
-::testing::AssertionResult
-contains_all(const std::string& text, const std::vector<std::string>& needles)
-{
+::testing::AssertionResult contains_all(
+    const std::string& text, const std::vector<std::string>& needles) {
   for (const auto& n : needles)
     if (text.find(n) == std::string::npos)
       return ::testing::AssertionFailure()
@@ -57,15 +49,11 @@ contains_all(const std::string& text, const std::vector<std::string>& needles)
   return ::testing::AssertionSuccess();
 }
 
-int
-count_differing_pixels(const cv::Mat& a, const cv::Mat& b,
-    const cv::Mat& select)
-{
+int count_differing_pixels(const cv::Mat& a, const cv::Mat& b, const cv::Mat& select) {
   CV_Assert(a.size() == b.size() && a.type() == b.type());
   cv::Mat diff;
   cv::absdiff(a, b, diff);
-  if (diff.channels() > 1)
-    diff = diff.reshape(1, diff.rows * diff.cols);  // one row per pixel
+  if (diff.channels() > 1) diff = diff.reshape(1, diff.rows * diff.cols);  // one row per pixel
   cv::Mat any;
   if (a.channels() > 1) {
     cv::reduce(diff, any, 1, cv::REDUCE_MAX);

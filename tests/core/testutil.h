@@ -21,11 +21,8 @@
 namespace rip {
 
 // Readable rectangles in gtest failure messages.
-inline void
-PrintTo(const Rect& r, std::ostream* os)
-{
-  *os << "{x " << r.x << ", y " << r.y << ", " << r.width << "x" << r.height
-      << "}";
+inline void PrintTo(const Rect& r, std::ostream* os) {
+  *os << "{x " << r.x << ", y " << r.y << ", " << r.width << "x" << r.height << "}";
 }
 
 }  // namespace rip
@@ -36,17 +33,14 @@ namespace riptest {
 // the object goes out of scope.
 class TempDir {
  public:
-  TempDir()
-  {
+  TempDir() {
     std::string tmpl = ::testing::TempDir() + "rip-lib-XXXXXX";
     std::vector<char> buf(tmpl.begin(), tmpl.end());
     buf.push_back('\0');
-    if (!mkdtemp(buf.data()))
-      throw std::runtime_error("mkdtemp failed for " + tmpl);
+    if (!mkdtemp(buf.data())) throw std::runtime_error("mkdtemp failed for " + tmpl);
     path_ = buf.data();
   }
-  ~TempDir()
-  {
+  ~TempDir() {
     std::error_code ec;
     std::filesystem::remove_all(path_, ec);
   }
@@ -54,32 +48,23 @@ class TempDir {
   TempDir& operator=(const TempDir&) = delete;
 
   const std::string& path() const { return path_; }
-  std::string file(const std::string& name) const
-  {
-    return path_ + "/" + name;
-  }
+  std::string file(const std::string& name) const { return path_ + "/" + name; }
 
  private:
   std::string path_;
 };
 
 // $var, or the build-time fallback when the test runs outside meson test.
-inline std::string
-env_or(const char* var, const char* fallback)
-{
+inline std::string env_or(const char* var, const char* fallback) {
   const char* v = std::getenv(var);
   return (v && *v) ? v : fallback;
 }
 
-inline std::string
-test_data_dir()
-{
+inline std::string test_data_dir() {
   return env_or("RIP_TEST_DATA", RIP_TEST_DATA_DEFAULT);
 }
 
-inline std::string
-shared_dir()
-{
+inline std::string shared_dir() {
   return env_or("RIP_SHARED_DIR", RIP_SHARED_DIR_DEFAULT);
 }
 
@@ -95,12 +80,11 @@ cv::Mat textured_image(int width, int height, int type, uint64_t seed);
 std::string error_of(const std::function<void()>& f);
 
 // Checks that text contains every needle, reporting the text when not.
-::testing::AssertionResult contains_all(const std::string& text,
-    const std::vector<std::string>& needles);
+::testing::AssertionResult contains_all(
+    const std::string& text, const std::vector<std::string>& needles);
 
 // Number of pixels (not channels) where a and b differ, counted only where
 // select is non-zero (or everywhere when select is empty).
-int count_differing_pixels(const cv::Mat& a, const cv::Mat& b,
-    const cv::Mat& select = cv::Mat());
+int count_differing_pixels(const cv::Mat& a, const cv::Mat& b, const cv::Mat& select = cv::Mat());
 
 }  // namespace riptest

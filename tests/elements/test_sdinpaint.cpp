@@ -19,171 +19,154 @@
 
 static std::string tmpdir;
 
-static std::string
-tiny_model ()
-{
-  const char *root = g_getenv ("RIP_SOURCE_ROOT");
-  fail_unless (root != NULL);
-  return std::string (root) + "/tests/data/sd/tiny-sd2";
+static std::string tiny_model() {
+  const char* root = g_getenv("RIP_SOURCE_ROOT");
+  fail_unless(root != NULL);
+  return std::string(root) + "/tests/data/sd/tiny-sd2";
 }
 
-static void
-setup (void)
-{
-  tmpdir = make_temp_dir ();
+static void setup(void) {
+  tmpdir = make_temp_dir();
 }
 
-static void
-teardown (void)
-{
-  remove_tree (tmpdir);
+static void teardown(void) {
+  remove_tree(tmpdir);
 }
 
-GST_START_TEST (test_frames_match_pipeline_with_seed_plus_n)
-{
+GST_START_TEST(test_frames_match_pipeline_with_seed_plus_n) {
   // What the element gives for its n-th inpainted frame is exactly what the
   // pipeline (parity-tested against diffusers) gives with seed + n.
   const int W = 64, H = 64;
-  GstHarness *h = gst_harness_new_parse (("masksampler size=32 seed=3 "
-          "skip-first=false ! sdinpaint steps=3 seed=100 model=" +
-          tiny_model ()).c_str ());
-  gst_harness_set_src_caps_str (h,
-      "video/x-raw,format=RGB,width=64,height=64,framerate=1/1");
-  cv::Mat in = make_test_image (W, H, 5);
+  GstHarness* h =
+      gst_harness_new_parse(("masksampler size=32 seed=3 "
+                             "skip-first=false ! sdinpaint steps=3 seed=100 model=" +
+          tiny_model())
+                                .c_str());
+  gst_harness_set_src_caps_str(h, "video/x-raw,format=RGB,width=64,height=64,framerate=1/1");
+  cv::Mat in = make_test_image(W, H, 5);
   rip::sd::PipelineOptions o;
-  o.model_dir = tiny_model ();
-  auto pipeline = rip::sd::InpaintPipeline::load (o);
+  o.model_dir = tiny_model();
+  auto pipeline = rip::sd::InpaintPipeline::load(o);
   for (int n = 0; n < 2; n++) {
-    GstBuffer *out = gst_harness_push_and_pull (h, image_buffer (in));
-    GstVideoRegionOfInterestMeta *m =
-        gst_buffer_get_video_region_of_interest_meta (out);
-    fail_unless (m != NULL);
-    cv::Mat mask = cv::Mat::zeros (H, W, CV_8UC1);
-    mask (cv::Rect (m->x, m->y, m->w, m->h)).setTo (255);
+    GstBuffer* out = gst_harness_push_and_pull(h, image_buffer(in));
+    GstVideoRegionOfInterestMeta* m = gst_buffer_get_video_region_of_interest_meta(out);
+    fail_unless(m != NULL);
+    cv::Mat mask = cv::Mat::zeros(H, W, CV_8UC1);
+    mask(cv::Rect(m->x, m->y, m->w, m->h)).setTo(255);
     rip::sd::InpaintSettings s;
     s.steps = 3;
     s.seed = 100 + n;
-    cv::Mat expected = pipeline->inpaint (in, mask, s);
-    cv::Mat got = buffer_image (out, W, H);
-    fail_unless (cv::norm (got, expected, cv::NORM_INF) == 0,
+    cv::Mat expected = pipeline->inpaint(in, mask, s);
+    cv::Mat got = buffer_image(out, W, H);
+    fail_unless(cv::norm(got, expected, cv::NORM_INF) == 0,
         "frame %d differs from the pipeline with seed %d", n, 100 + n);
     // Paste-back: nothing outside the mask changed.
     cv::Mat d, outside;
-    cv::absdiff (got, in, d);
-    d.copyTo (outside, mask == 0);
-    fail_unless (cv::countNonZero (outside.reshape (1)) == 0);
-    gst_buffer_unref (out);
+    cv::absdiff(got, in, d);
+    d.copyTo(outside, mask == 0);
+    fail_unless(cv::countNonZero(outside.reshape(1)) == 0);
+    gst_buffer_unref(out);
   }
-  gst_harness_teardown (h);
+  gst_harness_teardown(h);
 }
 GST_END_TEST;
 
-GST_START_TEST (test_unmasked_frame_passes_untouched)
-{
-  GstHarness *h = gst_harness_new_parse (("sdinpaint steps=2 model=" +
-          tiny_model ()).c_str ());
-  gst_harness_set_src_caps_str (h,
-      "video/x-raw,format=RGB,width=64,height=64,framerate=1/1");
-  cv::Mat in = make_test_image (64, 64, 6);
-  GstBuffer *out = gst_harness_push_and_pull (h, image_buffer (in));
-  fail_unless (cv::norm (buffer_image (out, 64, 64), in, cv::NORM_INF) == 0);
-  gst_buffer_unref (out);
-  gst_harness_teardown (h);
+GST_START_TEST(test_unmasked_frame_passes_untouched) {
+  GstHarness* h = gst_harness_new_parse(("sdinpaint steps=2 model=" + tiny_model()).c_str());
+  gst_harness_set_src_caps_str(h, "video/x-raw,format=RGB,width=64,height=64,framerate=1/1");
+  cv::Mat in = make_test_image(64, 64, 6);
+  GstBuffer* out = gst_harness_push_and_pull(h, image_buffer(in));
+  fail_unless(cv::norm(buffer_image(out, 64, 64), in, cv::NORM_INF) == 0);
+  gst_buffer_unref(out);
+  gst_harness_teardown(h);
 }
 GST_END_TEST;
 
-GST_START_TEST (test_threads_property_sets_libtorch_threads)
-{
+GST_START_TEST(test_threads_property_sets_libtorch_threads) {
   // threads=N applies to the whole process when the model loads (libtorch's
   // own default can be 1 on a 2-CPU VM); read back from libtorch itself.
   for (int n : {1, 2}) {
-    GstHarness *h = gst_harness_new_parse (("sdinpaint steps=1 threads=" +
-            std::to_string (n) + " model=" + tiny_model ()).c_str ());
-    gst_harness_set_src_caps_str (h,
-        "video/x-raw,format=RGB,width=64,height=64,framerate=1/1");
+    GstHarness* h = gst_harness_new_parse(
+        ("sdinpaint steps=1 threads=" + std::to_string(n) + " model=" + tiny_model()).c_str());
+    gst_harness_set_src_caps_str(h, "video/x-raw,format=RGB,width=64,height=64,framerate=1/1");
     // A frame without a mask passes through, once the model is loaded.
-    cv::Mat in = make_test_image (64, 64, 7);
-    gst_buffer_unref (gst_harness_push_and_pull (h, image_buffer (in)));
-    GstElement *e = gst_harness_find_element (h, "sdinpaint");
+    cv::Mat in = make_test_image(64, 64, 7);
+    gst_buffer_unref(gst_harness_push_and_pull(h, image_buffer(in)));
+    GstElement* e = gst_harness_find_element(h, "sdinpaint");
     guint got = 0;
-    g_object_get (e, "threads", &got, NULL);
-    gst_object_unref (e);
-    fail_unless_equals_int (got, n);
-    fail_unless_equals_int (at::get_num_threads (), n);
-    gst_harness_teardown (h);
+    g_object_get(e, "threads", &got, NULL);
+    gst_object_unref(e);
+    fail_unless_equals_int(got, n);
+    fail_unless_equals_int(at::get_num_threads(), n);
+    gst_harness_teardown(h);
   }
 }
 GST_END_TEST;
 
-static void
-count_progress (GstMessage * msg, gpointer data)
-{
-  if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_ELEMENT &&
-      gst_structure_has_name (gst_message_get_structure (msg),
-          "sdinpaint-progress"))
-    (*(int *) data)++;
+static void count_progress(GstMessage* msg, gpointer data) {
+  if (GST_MESSAGE_TYPE(msg) == GST_MESSAGE_ELEMENT &&
+      gst_structure_has_name(gst_message_get_structure(msg), "sdinpaint-progress"))
+    (*(int*) data)++;
 }
 
-GST_START_TEST (test_loop_with_tiny_model)
-{
-  std::string seed = write_test_image (tmpdir, "seed.png", 64, 64);
+GST_START_TEST(test_loop_with_tiny_model) {
+  std::string seed = write_test_image(tmpdir, "seed.png", 64, 64);
   std::string csv = tmpdir + "/sd.csv";
-  GstElement *p = gst_parse_launch (("feedbacksrc channel=sd location=" +
-          seed + " width=64 height=64 iterations=4 timeout=0 ! masksampler "
-          "size=32 ! sdinpaint steps=2 model=" + tiny_model () +
-          " ! tee name=t t. ! queue ! feedbacksink channel=sd t. ! queue ! "
-          "lpipsmeter metrics=psnr location=" + csv + " ! fakesink").c_str (),
-      NULL);
+  GstElement* p =
+      gst_parse_launch(("feedbacksrc channel=sd location=" + seed +
+                           " width=64 height=64 iterations=4 timeout=0 ! masksampler "
+                           "size=32 ! sdinpaint steps=2 model=" +
+                           tiny_model() +
+                           " ! tee name=t t. ! queue ! feedbacksink channel=sd t. ! queue ! "
+                           "lpipsmeter metrics=psnr location=" +
+                           csv + " ! fakesink")
+                           .c_str(),
+          NULL);
   int progress = 0;
-  PipelineResult r = run_until_done (p, 300, count_progress, &progress);
-  fail_unless (r.eos, "%s", r.error.c_str ());
+  PipelineResult r = run_until_done(p, 300, count_progress, &progress);
+  fail_unless(r.eos, "%s", r.error.c_str());
   // PNDM with 2 steps: 3 UNet calls per inpainted frame, 4 frames.
-  fail_unless_equals_int (progress, 4 * 3);
-  const std::string rows = read_file (csv);
+  fail_unless_equals_int(progress, 4 * 3);
+  const std::string rows = read_file(csv);
   // Header + seed + 4 iterations.
-  fail_unless_equals_int (std::count (rows.begin (), rows.end (), '\n'), 6);
-  gst_object_unref (p);
+  fail_unless_equals_int(std::count(rows.begin(), rows.end(), '\n'), 6);
+  gst_object_unref(p);
 }
 GST_END_TEST;
 
-GST_START_TEST (test_errors)
-{
-  std::string seed = write_test_image (tmpdir, "seed.png", 64, 64);
-  std::string src = "feedbacksrc location=" + seed +
-      " width=64 height=64 iterations=1 ! masksampler size=32 ! ";
-  PipelineResult r = run_launch (src + "sdinpaint ! fakesink", 60);
-  fail_unless (contains (r.error, "no model folder given"), "%s",
-      r.error.c_str ());
-  r = run_launch (src + "sdinpaint model=" + tmpdir + "/nope ! fakesink", 60);
-  fail_unless (contains (r.error, "does not exist"), "%s", r.error.c_str ());
-  r = run_launch (src + "sdinpaint dtype=fp16 model=" + tiny_model () +
-      " ! fakesink", 60);
-  fail_unless (contains (r.error, "fp16 needs a CUDA device"), "%s",
-      r.error.c_str ());
-  r = run_launch (src + "sdinpaint device=cuda model=" + tiny_model () +
-      " ! fakesink", 60);
-  fail_unless (contains (r.error, "without CUDA"), "%s", r.error.c_str ());
-  r = run_launch ("feedbacksrc location=" + seed + " width=60 height=60 "
-      "iterations=1 ! masksampler size=20 ! sdinpaint model=" + tiny_model () +
-      " ! fakesink", 60);
-  fail_unless (contains (r.error, "multiples of 8"), "%s", r.error.c_str ());
+GST_START_TEST(test_errors) {
+  std::string seed = write_test_image(tmpdir, "seed.png", 64, 64);
+  std::string src =
+      "feedbacksrc location=" + seed + " width=64 height=64 iterations=1 ! masksampler size=32 ! ";
+  PipelineResult r = run_launch(src + "sdinpaint ! fakesink", 60);
+  fail_unless(contains(r.error, "no model folder given"), "%s", r.error.c_str());
+  r = run_launch(src + "sdinpaint model=" + tmpdir + "/nope ! fakesink", 60);
+  fail_unless(contains(r.error, "does not exist"), "%s", r.error.c_str());
+  r = run_launch(src + "sdinpaint dtype=fp16 model=" + tiny_model() + " ! fakesink", 60);
+  fail_unless(contains(r.error, "fp16 needs a CUDA device"), "%s", r.error.c_str());
+  r = run_launch(src + "sdinpaint device=cuda model=" + tiny_model() + " ! fakesink", 60);
+  fail_unless(contains(r.error, "without CUDA"), "%s", r.error.c_str());
+  r = run_launch("feedbacksrc location=" + seed +
+          " width=60 height=60 "
+          "iterations=1 ! masksampler size=20 ! sdinpaint model=" +
+          tiny_model() + " ! fakesink",
+      60);
+  fail_unless(contains(r.error, "multiples of 8"), "%s", r.error.c_str());
 }
 GST_END_TEST;
 
-static Suite *
-sdinpaint_suite (void)
-{
-  Suite *s = suite_create ("sdinpaint");
-  TCase *tc = tcase_create ("general");
-  tcase_add_checked_fixture (tc, setup, teardown);
-  tcase_set_timeout (tc, 600);
-  tcase_add_test (tc, test_frames_match_pipeline_with_seed_plus_n);
-  tcase_add_test (tc, test_unmasked_frame_passes_untouched);
-  tcase_add_test (tc, test_threads_property_sets_libtorch_threads);
-  tcase_add_test (tc, test_loop_with_tiny_model);
-  tcase_add_test (tc, test_errors);
-  suite_add_tcase (s, tc);
+static Suite* sdinpaint_suite(void) {
+  Suite* s = suite_create("sdinpaint");
+  TCase* tc = tcase_create("general");
+  tcase_add_checked_fixture(tc, setup, teardown);
+  tcase_set_timeout(tc, 600);
+  tcase_add_test(tc, test_frames_match_pipeline_with_seed_plus_n);
+  tcase_add_test(tc, test_unmasked_frame_passes_untouched);
+  tcase_add_test(tc, test_threads_property_sets_libtorch_threads);
+  tcase_add_test(tc, test_loop_with_tiny_model);
+  tcase_add_test(tc, test_errors);
+  suite_add_tcase(s, tc);
   return s;
 }
 
-GST_CHECK_MAIN (sdinpaint);
+GST_CHECK_MAIN(sdinpaint);

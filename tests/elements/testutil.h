@@ -17,37 +17,36 @@
 struct PipelineResult {
   bool eos = false;
   bool timed_out = false;
-  std::string error;        // the first error message's text, "" if none
-  std::string error_debug;  // its debug string
-  std::string error_source; // name of the element that posted it
+  std::string error;         // the first error message's text, "" if none
+  std::string error_debug;   // its debug string
+  std::string error_source;  // name of the element that posted it
 };
 
 // A fresh folder under $TMPDIR, removed by remove_tree.
-std::string make_temp_dir ();
-void remove_tree (const std::string & path);
+std::string make_temp_dir();
+void remove_tree(const std::string& path);
 
 // A textured RGB image (smooth gradients plus seeded noise) so inpainting
 // visibly changes masked pixels.
-cv::Mat make_test_image (int width, int height, unsigned seed);
+cv::Mat make_test_image(int width, int height, unsigned seed);
 // Writes make_test_image as an image file (format from the extension).
-std::string write_test_image (const std::string & dir, const std::string & name,
-    int width, int height, unsigned seed = 1);
+std::string write_test_image(
+    const std::string& dir, const std::string& name, int width, int height, unsigned seed = 1);
 
 // Runs bin to EOS or the first error, at most timeout_s seconds, then sets
 // it to NULL. on_message, if given, sees every message first.
-PipelineResult run_until_done (GstElement * pipeline, double timeout_s,
-    void (*on_message) (GstMessage *, gpointer) = nullptr,
-    gpointer user_data = nullptr);
-PipelineResult run_launch (const std::string & description, double timeout_s);
+PipelineResult run_until_done(GstElement* pipeline, double timeout_s,
+    void (*on_message)(GstMessage*, gpointer) = nullptr, gpointer user_data = nullptr);
+PipelineResult run_launch(const std::string& description, double timeout_s);
 
 // Number of buffers in a file demuxed by the given parse description
 // ending in `fakesink name=out` (e.g. "filesrc location=a.mp4 ! qtdemux").
-int count_buffers (const std::string & description_without_sink);
+int count_buffers(const std::string& description_without_sink);
 
 // A packed RGB/grey cv::Mat as a buffer, and back. Tests use widths whose
 // row size is a multiple of 4, so GStreamer's stride is the packed one.
-GstBuffer *image_buffer (const cv::Mat & image);
-cv::Mat buffer_image (GstBuffer * buf, int width, int height);
+GstBuffer* image_buffer(const cv::Mat& image);
+cv::Mat buffer_image(GstBuffer* buf, int width, int height);
 
-std::string read_file (const std::string & path);
-bool contains (const std::string & haystack, const std::string & needle);
+std::string read_file(const std::string& path);
+bool contains(const std::string& haystack, const std::string& needle);

@@ -14,7 +14,8 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {
-    auto file = rip::io::SafetensorsFile::from_bytes(std::vector<uint8_t>(data, data + size), "fuzz");
+    auto file =
+        rip::io::SafetensorsFile::from_bytes(std::vector<uint8_t>(data, data + size), "fuzz");
     uint64_t sum = 0;
     for (const auto& t : file->tensors()) {
       if (t.offset > file->size() || t.nbytes > file->size() - t.offset ||
@@ -27,7 +28,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     for (const auto& [key, value] : file->metadata()) sum += key.size() + value.size();
     volatile uint64_t sink = sum;
-    (void)sink;
+    (void) sink;
   } catch (const rip::Error&) {
     // Refused: the expected answer to a corrupt file.
   }

@@ -14,12 +14,9 @@
 #include "rip/error.h"
 #include "rip/io/tensor_file.h"
 
-extern "C" int
-LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
-{
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {
-    auto ck = rip::io::TensorFile::from_bytes(
-        std::vector<uint8_t>(data, data + size), "fuzz");
+    auto ck = rip::io::TensorFile::from_bytes(std::vector<uint8_t>(data, data + size), "fuzz");
     for (const auto& t : ck->tensors()) {
       try {
         ck->read(t);

@@ -66,7 +66,8 @@ TEST(JsonFile, TypeErrorsNameFileKeyAndType) {
 
 TEST(JsonFile, FileErrors) {
   TempDir dir;
-  EXPECT_TRUE(contains(error_of([&] { read_json(dir / "nope.json"); }), "nope.json' does not exist"));
+  EXPECT_TRUE(
+      contains(error_of([&] { read_json(dir / "nope.json"); }), "nope.json' does not exist"));
   EXPECT_TRUE(contains(error_of([&] { read_json(dir.path()); }), "is a folder"));
   write_text(dir / "bad.json", "{\n  \"a\": 1,\n  \"b\": ,\n}\n");
   const std::string msg = error_of([&] { read_json(dir / "bad.json"); });

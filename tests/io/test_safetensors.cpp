@@ -18,9 +18,9 @@ using io::DType;
 using io::SafetensorsFile;
 using io::TensorData;
 
-const std::vector<DType> kAllDTypes = {DType::Bool, DType::U8, DType::I8, DType::I16,
-    DType::U16, DType::F16, DType::BF16, DType::I32, DType::U32, DType::F32, DType::F64,
-    DType::I64, DType::U64};
+const std::vector<DType> kAllDTypes = {DType::Bool, DType::U8, DType::I8, DType::I16, DType::U16,
+    DType::F16, DType::BF16, DType::I32, DType::U32, DType::F32, DType::F64, DType::I64,
+    DType::U64};
 
 // A file's bytes: the 8-byte little-endian header length, the header and a
 // buffer of `buffer` bytes (values 0, 1, 2, ...).
@@ -70,7 +70,7 @@ void check_invariants(const SafetensorsFile& file) {
     const uint8_t* p = file.data(t);
     for (uint64_t i = 0; i < t.nbytes; ++i) sum += p[i];
   }
-  (void)sum;
+  (void) sum;
 }
 
 // Parses bytes; true when valid, false on rip::Error, a test failure on
@@ -136,8 +136,8 @@ TEST(Safetensors, RoundTripEveryDType) {
 TEST(Safetensors, WriterLayoutMatchesTheReferenceWriter) {
   // The reference writer pads the header with spaces to a multiple of 8 so
   // the buffer starts 8-byte aligned; entries keep the caller's order here.
-  const auto bytes = io::serialize_safetensors({f32_tensor("b", {1}, {1}), f32_tensor("a", {2}, {2, 3})},
-      {{"format", "pt"}});
+  const auto bytes = io::serialize_safetensors(
+      {f32_tensor("b", {1}, {1}), f32_tensor("a", {2}, {2, 3})}, {{"format", "pt"}});
   uint64_t n = 0;
   for (int i = 7; i >= 0; --i) n = (n << 8) | bytes[i];
   EXPECT_EQ(n % 8, 0u);
@@ -155,13 +155,17 @@ TEST(Safetensors, WriterLayoutMatchesTheReferenceWriter) {
 TEST(Safetensors, WriterRefusesBadInput) {
   EXPECT_NE(error_of([] { io::serialize_safetensors({f32_tensor("a", {2}, {1})}); }).find("need 8"),
       std::string::npos);
-  EXPECT_NE(error_of([] { io::serialize_safetensors({f32_tensor("a", {1}, {1}), f32_tensor("a", {1}, {1})}); })
-                .find("twice"),
+  EXPECT_NE(error_of([] {
+    io::serialize_safetensors({f32_tensor("a", {1}, {1}), f32_tensor("a", {1}, {1})});
+  }).find("twice"),
       std::string::npos);
-  EXPECT_NE(error_of([] { io::serialize_safetensors({f32_tensor("__metadata__", {1}, {1})}); })
-                .find("__metadata__"),
+  EXPECT_NE(error_of([] {
+    io::serialize_safetensors({f32_tensor("__metadata__", {1}, {1})});
+  }).find("__metadata__"),
       std::string::npos);
-  EXPECT_NE(error_of([] { io::serialize_safetensors({f32_tensor("bad \xff utf8", {1}, {1})}); }).find("UTF-8"),
+  EXPECT_NE(error_of([] {
+    io::serialize_safetensors({f32_tensor("bad \xff utf8", {1}, {1})});
+  }).find("UTF-8"),
       std::string::npos);
   EXPECT_NE(error_of([] {
     io::write_safetensors("/nonexistent-dir/x.safetensors", {f32_tensor("a", {1}, {1})});
@@ -171,17 +175,21 @@ TEST(Safetensors, WriterRefusesBadInput) {
 
 TEST(Safetensors, OpenErrorsNameThePath) {
   TempDir dir;
-  EXPECT_NE(error_of([&] { SafetensorsFile::open((dir / "missing.safetensors").string()); })
-                .find("missing.safetensors"),
+  EXPECT_NE(error_of([&] {
+    SafetensorsFile::open((dir / "missing.safetensors").string());
+  }).find("missing.safetensors"),
       std::string::npos);
-  EXPECT_NE(error_of([&] { SafetensorsFile::open(dir.path().string()); }).find("not a regular file"),
+  EXPECT_NE(
+      error_of([&] { SafetensorsFile::open(dir.path().string()); }).find("not a regular file"),
       std::string::npos);
   write_text(dir / "empty.safetensors", "");
-  EXPECT_NE(error_of([&] { SafetensorsFile::open((dir / "empty.safetensors").string()); }).find("empty"),
+  EXPECT_NE(
+      error_of([&] { SafetensorsFile::open((dir / "empty.safetensors").string()); }).find("empty"),
       std::string::npos);
   write_text(dir / "lfs.safetensors",
       "version https://git-lfs.github.com/spec/v1\noid sha256:abc\nsize 3463726498\n");
-  EXPECT_NE(error_of([&] { SafetensorsFile::open((dir / "lfs.safetensors").string()); }).find("Git LFS"),
+  EXPECT_NE(
+      error_of([&] { SafetensorsFile::open((dir / "lfs.safetensors").string()); }).find("Git LFS"),
       std::string::npos);
 }
 
@@ -209,7 +217,9 @@ struct Hostile {
 
 std::vector<Hostile> hostile_files() {
   const std::string a = entry("a", "F32", "[2]", "[0,8]");
-  const auto one = [](const std::string& e, size_t buffer) { return file_bytes("{" + e + "}", buffer); };
+  const auto one = [](const std::string& e, size_t buffer) {
+    return file_bytes("{" + e + "}", buffer);
+  };
   std::string deep = "{\"a\":";
   for (int i = 0; i < 100000; ++i) deep += "[";
   for (int i = 0; i < 100000; ++i) deep += "]";
@@ -231,11 +241,14 @@ std::vector<Hostile> hostile_files() {
       {"comment", file_bytes("{/* c */}", 0), "cannot be parsed"},
       {"entry not an object", file_bytes("{\"a\":5}", 0), "not an object"},
       {"no dtype", file_bytes("{\"a\":{\"shape\":[2],\"data_offsets\":[0,8]}}", 8), "no \"dtype\""},
-      {"no shape", file_bytes("{\"a\":{\"dtype\":\"F32\",\"data_offsets\":[0,8]}}", 8), "no \"shape\""},
-      {"no offsets", file_bytes("{\"a\":{\"dtype\":\"F32\",\"shape\":[2]}}", 8), "no \"data_offsets\""},
+      {"no shape", file_bytes("{\"a\":{\"dtype\":\"F32\",\"data_offsets\":[0,8]}}", 8),
+          "no \"shape\""},
+      {"no offsets", file_bytes("{\"a\":{\"dtype\":\"F32\",\"shape\":[2]}}", 8),
+          "no \"data_offsets\""},
       {"unknown dtype", one(entry("a", "F33", "[2]", "[0,8]"), 8), "unknown dtype"},
       {"lower-case dtype", one(entry("a", "f32", "[2]", "[0,8]"), 8), "unknown dtype"},
-      {"dtype not a string", file_bytes("{\"a\":{\"dtype\":4,\"shape\":[2],\"data_offsets\":[0,8]}}", 8),
+      {"dtype not a string",
+          file_bytes("{\"a\":{\"dtype\":4,\"shape\":[2],\"data_offsets\":[0,8]}}", 8),
           "not a string"},
       {"unsupported dtype", one(entry("a", "F8_E4M3", "[2]", "[0,2]"), 2), "does not support"},
       {"negative dim", one(entry("a", "F32", "[-1]", "[0,8]"), 8), "non-negative"},
@@ -261,11 +274,12 @@ std::vector<Hostile> hostile_files() {
       {"past EOF", one(entry("a", "F32", "[2]", "[0,8]"), 4), "truncated"},
       {"past 2^64", one(entry("a", "U8", "[7]", "[18446744073709551608,18446744073709551615]"), 8),
           "truncated"},
-      {"overlap", file_bytes("{" + a + "," + entry("b", "F32", "[2]", "[4,12]") + "}", 12), "overlaps"},
+      {"overlap", file_bytes("{" + a + "," + entry("b", "F32", "[2]", "[4,12]") + "}", 12),
+          "overlaps"},
       {"same bytes twice", file_bytes("{" + a + "," + entry("b", "U8", "[8]", "[0,8]") + "}", 8),
           "overlaps"},
-      {"empty tensor inside another", file_bytes("{" + a + "," + entry("e", "F32", "[0]", "[4,4]") + "}", 8),
-          "overlaps"},
+      {"empty tensor inside another",
+          file_bytes("{" + a + "," + entry("e", "F32", "[0]", "[4,4]") + "}", 8), "overlaps"},
       {"hole between", file_bytes("{" + a + "," + entry("b", "F32", "[2]", "[12,20]") + "}", 20),
           "belong to no tensor"},
       {"hole at start", one(entry("a", "F32", "[2]", "[4,12]"), 12), "belong to no tensor"},
@@ -273,7 +287,8 @@ std::vector<Hostile> hostile_files() {
       {"data without tensors", file_bytes("{}", 4), "at the end belong to no tensor"},
       {"duplicate tensor", file_bytes("{" + a + "," + a + "}", 8), "twice"},
       {"duplicate field", file_bytes(many_fields + ",\"dtype\":\"F32\"}}", 8), "twice"},
-      {"metadata value not a string", file_bytes("{\"__metadata__\":{\"k\":1}}", 0), "must be strings"},
+      {"metadata value not a string", file_bytes("{\"__metadata__\":{\"k\":1}}", 0),
+          "must be strings"},
       {"metadata not an object", file_bytes("{\"__metadata__\":[\"k\"]}", 0), "not an object"},
       {"metadata nested", file_bytes("{\"__metadata__\":{\"k\":{}}}", 0), "must be strings"},
       {"deep nesting", file_bytes(deep, 0), "nests deeper"},
@@ -282,7 +297,8 @@ std::vector<Hostile> hostile_files() {
 
 TEST(Safetensors, RefusesHostileHeaders) {
   for (const auto& h : hostile_files()) {
-    const std::string msg = error_of([&] { SafetensorsFile::from_bytes(h.bytes, "hostile.safetensors"); });
+    const std::string msg =
+        error_of([&] { SafetensorsFile::from_bytes(h.bytes, "hostile.safetensors"); });
     EXPECT_NE(msg.find(h.expected), std::string::npos)
         << h.what << ": expected \"" << h.expected << "\" in: " << msg;
     EXPECT_NE(msg.find("hostile.safetensors"), std::string::npos) << h.what << ": " << msg;
@@ -296,7 +312,9 @@ TEST(Safetensors, TruncationMessageSaysWhereTheDataEnds) {
   const std::string msg = error_of([&] { SafetensorsFile::from_bytes(bytes, "unet.safetensors"); });
   // The tensor that reaches furthest is named (the empty tensor after it
   // ends there too but lost nothing).
-  EXPECT_NE(msg.find("'unet.safetensors' is truncated: tensor 'scalar' ends at byte "), std::string::npos) << msg;
+  EXPECT_NE(
+      msg.find("'unet.safetensors' is truncated: tensor 'scalar' ends at byte "), std::string::npos)
+      << msg;
   EXPECT_NE(msg.find("ends at byte " + std::to_string(full) + " but the file has " +
                 std::to_string(full - 3) + " bytes; re-download it"),
       std::string::npos)
@@ -339,13 +357,16 @@ TEST(Safetensors, EveryHeaderByteOverwritten) {
   const auto bytes = small_valid_file();
   uint64_t header = 0;
   for (int i = 7; i >= 0; --i) header = (header << 8) | bytes[i];
-  const std::string specials = "{}[]\":,-+.0129eE \\\xff\x00" "a";
+  const std::string specials =
+      "{}[]\":,-+.0129eE \\\xff\x00"
+      "a";
   int accepted = 0;
   for (size_t pos = 0; pos < 8 + header; ++pos) {
     for (char c : specials) {
       auto mutant = bytes;
       mutant[pos] = uint8_t(c);
-      accepted += parses(std::move(mutant), "byte " + std::to_string(pos) + " = " + std::to_string(c));
+      accepted +=
+          parses(std::move(mutant), "byte " + std::to_string(pos) + " = " + std::to_string(c));
     }
   }
   // Some mutations are harmless (a digit of the header padding, a name's
@@ -369,7 +390,9 @@ TEST(Safetensors, SeededRandomMutations) {
         case 1: mutant[pos] ^= uint8_t(1u << (rng() % 8)); break;
         case 2: mutant[pos] = uint8_t("0123456789[]{},:\"-"[rng() % 18]); break;
         case 3: mutant.erase(mutant.begin() + long(pos)); break;
-        case 4: mutant.insert(mutant.begin() + long(pos), uint8_t("0123456789,\""[rng() % 12])); break;
+        case 4:
+          mutant.insert(mutant.begin() + long(pos), uint8_t("0123456789,\""[rng() % 12]));
+          break;
         case 5: mutant.resize(pos); break;
       }
     }

@@ -20,15 +20,11 @@ using lpipstest::error_of;
 
 namespace {
 
-uint32_t
-crc_of(const std::vector<uint8_t>& bytes)
-{
+uint32_t crc_of(const std::vector<uint8_t>& bytes) {
   return uint32_t(crc32(crc32(0L, Z_NULL, 0), bytes.data(), uInt(bytes.size())));
 }
 
-std::string
-path_of(const std::string& ref)
-{
+std::string path_of(const std::string& ref) {
   const auto colon = ref.find(':');
   if (ref.substr(0, colon) == "shared")
     return lpipstest::shared_dir() + "/data/lpips/" + ref.substr(colon + 1);
@@ -37,9 +33,7 @@ path_of(const std::string& ref)
 
 // Every tensor torch.load found, with the same shape and bytes, and nothing
 // else.
-void
-expect_matches_torch_load(const std::string& ref)
-{
+void expect_matches_torch_load(const std::string& ref) {
   SCOPED_TRACE(ref);
   const auto& want = lpipstest::goldens()["checkpoints"][ref];
   ASSERT_FALSE(want.is_null()) << "no checksums for " << ref;
@@ -58,15 +52,11 @@ expect_matches_torch_load(const std::string& ref)
 #define P(lit) std::string(lit, sizeof(lit) - 1)
 
 // pickle opcodes spelled out, for hand-made hostile pickles.
-std::vector<uint8_t>
-bytes(const std::string& s)
-{
+std::vector<uint8_t> bytes(const std::string& s) {
   return std::vector<uint8_t>(s.begin(), s.end());
 }
 
-std::string
-unpickle_error(const std::string& pickle)
-{
+std::string unpickle_error(const std::string& pickle) {
   return error_of([&] {
     auto b = bytes(pickle);
     Unpickler u(b.data(), b.size(), "test.pkl");
@@ -79,41 +69,35 @@ unpickle_error(const std::string& pickle)
 
 // ---------------------------------------------------------- real files
 
-TEST(TensorFile, TorchSaveZipBackbonesMatchTorchLoad)
-{
+TEST(TensorFile, TorchSaveZipBackbonesMatchTorchLoad) {
   for (const char* ref : {"data:alexnet.pth", "data:squeezenet1_1.pth"}) {
     expect_matches_torch_load(ref);
     EXPECT_EQ(TensorFile::open(path_of(ref))->format(), TensorFileFormat::TorchZip);
   }
 }
 
-TEST(TensorFile, LegacyLinFilesMatchTorchLoad)
-{
+TEST(TensorFile, LegacyLinFilesMatchTorchLoad) {
   // v0.0 files use torch._utils._rebuild_tensor, v0.1 _rebuild_tensor_v2;
   // both are pickled by Python 2 (SHORT_BINSTRING keys, OrderedDict built
   // from a list of pairs) with cuda:0 storages.
   for (const char* net : {"alex", "vgg", "squeeze"}) {
     const std::string ref = std::string("data:lin_v0.0/") + net + ".pth";
     expect_matches_torch_load(ref);
-    EXPECT_EQ(TensorFile::open(path_of(ref))->format(),
-        TensorFileFormat::TorchLegacy);
+    EXPECT_EQ(TensorFile::open(path_of(ref))->format(), TensorFileFormat::TorchLegacy);
   }
   LPIPS_NEEDS_SHARED();
   for (const char* net : {"alex", "vgg", "squeeze"})
-    expect_matches_torch_load(std::string("shared:weights/v0.1/") + net +
-        ".pth");
+    expect_matches_torch_load(std::string("shared:weights/v0.1/") + net + ".pth");
 }
 
-TEST(TensorFile, LegacyZipAndSafetensorsCopiesAreIdentical)
-{
+TEST(TensorFile, LegacyZipAndSafetensorsCopiesAreIdentical) {
   LPIPS_NEEDS_SHARED();
   for (const char* net : {"alex", "vgg", "squeeze"}) {
     SCOPED_TRACE(net);
     auto legacy = TensorFile::open(lpipstest::shared_lin(net));
-    auto zip = TensorFile::open(lpipstest::shared_dir() +
-        "/data/lpips/weights/v0.1-zip-plaindict/" + net + ".pt");
-    auto st = TensorFile::open(lpipstest::data_dir() + "/lin_v0.1_" + net +
-        ".safetensors");
+    auto zip = TensorFile::open(
+        lpipstest::shared_dir() + "/data/lpips/weights/v0.1-zip-plaindict/" + net + ".pt");
+    auto st = TensorFile::open(lpipstest::data_dir() + "/lin_v0.1_" + net + ".safetensors");
     EXPECT_EQ(st->format(), TensorFileFormat::Safetensors);
     ASSERT_EQ(legacy->tensors().size(), zip->tensors().size());
     ASSERT_EQ(legacy->tensors().size(), st->tensors().size());
@@ -128,19 +112,17 @@ TEST(TensorFile, LegacyZipAndSafetensorsCopiesAreIdentical)
   }
 }
 
-TEST(TensorFile, DeflatedZipEntriesAreInflated)
-{
+TEST(TensorFile, DeflatedZipEntriesAreInflated) {
   expect_matches_torch_load("data:alex_deflated.pt");
 }
 
 // view() is the zero-copy path sd's Weights takes: every tensor stored
 // contiguously and uncompressed is viewed in the mapping with exactly the
 // bytes read() copies out; a deflated entry has no view and is copied.
-TEST(TensorFile, ViewsAreTheStoredBytesInPlace)
-{
+TEST(TensorFile, ViewsAreTheStoredBytesInPlace) {
   LPIPS_NEEDS_SHARED();
-  for (const std::string& file : {lpipstest::shared_lin("alex"),
-           lpipstest::data_dir() + "/lin_v0.1_alex.safetensors"}) {
+  for (const std::string& file :
+      {lpipstest::shared_lin("alex"), lpipstest::data_dir() + "/lin_v0.1_alex.safetensors"}) {
     SCOPED_TRACE(file);
     auto f = TensorFile::open(file);
     ASSERT_FALSE(f->tensors().empty());
@@ -152,83 +134,74 @@ TEST(TensorFile, ViewsAreTheStoredBytesInPlace)
     }
   }
   auto deflated = TensorFile::open(path_of("data:alex_deflated.pt"));
-  for (const auto& t : deflated->tensors())
-    EXPECT_EQ(deflated->view(t), nullptr) << t.name;
+  for (const auto& t : deflated->tensors()) EXPECT_EQ(deflated->view(t), nullptr) << t.name;
 }
 
-TEST(TensorFile, LinWeightSumsAreThePublishedOnes)
-{
+TEST(TensorFile, LinWeightSumsAreThePublishedOnes) {
   LPIPS_NEEDS_SHARED();
   // lpips-spec §2.1 (torch.load on Debian 12).
   auto ck = TensorFile::open(lpipstest::shared_lin("alex"));
   const double sums[] = {2.34953, 16.1430, 39.2684, 27.1972, 20.3172};
   for (int k = 0; k < 5; k++) {
-    const TensorEntry* t = ck->find("lin" + std::to_string(k) +
-        ".model.1.weight");
+    const TensorEntry* t = ck->find("lin" + std::to_string(k) + ".model.1.weight");
     ASSERT_NE(t, nullptr);
     double sum = 0;
-    for (float v : ck->read_float(*t))
-      sum += v;
+    for (float v : ck->read_float(*t)) sum += v;
     EXPECT_NEAR(sum, sums[k], 1e-4) << k;
   }
 }
 
 // ------------------------------------------------------ hostile pickles
 
-TEST(Unpickler, RefusesToCallAnythingElse)
-{
+TEST(Unpickler, RefusesToCallAnythingElse) {
   // pickle.dumps(os.system) / eval / NEWOBJ: refused at the GLOBAL, naming
   // it; nothing from the file ever runs.
-  EXPECT_TRUE(contains_all(unpickle_error(
-      P("\x80\x02" "cposix\nsystem\nq\x00X\x02\x00\x00\x00lsq\x01\x85R.")),
+  EXPECT_TRUE(contains_all(unpickle_error(P("\x80\x02"
+                                            "cposix\nsystem\nq\x00X\x02\x00\x00\x00lsq\x01\x85R.")),
       {"refused", "'posix.system'"}));
-  EXPECT_TRUE(contains_all(unpickle_error(
-      P("\x80\x02" "cbuiltins\neval\nX\x01\x00\x00\x00" "1\x85R.")),
+  EXPECT_TRUE(contains_all(unpickle_error(P("\x80\x02"
+                                            "cbuiltins\neval\nX\x01\x00\x00\x00"
+                                            "1\x85R.")),
       {"refused", "'builtins.eval'"}));
   // STACK_GLOBAL (protocol 4).
-  EXPECT_TRUE(contains_all(unpickle_error(
-      "\x80\x04\x8c\x02os\x8c\x06system\x93."), {"refused", "'os.system'"}));
+  EXPECT_TRUE(contains_all(
+      unpickle_error("\x80\x04\x8c\x02os\x8c\x06system\x93."), {"refused", "'os.system'"}));
   // A whitelisted name called in a way a state dict never does.
-  EXPECT_TRUE(contains_all(unpickle_error(
-      "\x80\x02" "ctorch\nFloatStorage\n)R."),
+  EXPECT_TRUE(contains_all(unpickle_error("\x80\x02"
+                                          "ctorch\nFloatStorage\n)R."),
       {"refused", "torch.FloatStorage(...)"}));
-  EXPECT_TRUE(contains_all(unpickle_error(
-      "\x80\x02" "ccollections\nOrderedDict\n)\x81."),
+  EXPECT_TRUE(contains_all(unpickle_error("\x80\x02"
+                                          "ccollections\nOrderedDict\n)\x81."),
       {"refused", "collections.OrderedDict (object creation)"}));
-  EXPECT_TRUE(contains_all(unpickle_error(
-      "\x80\x02" "ctorch._utils\n_rebuild_from_type_v2\n."),
+  EXPECT_TRUE(contains_all(unpickle_error("\x80\x02"
+                                          "ctorch._utils\n_rebuild_from_type_v2\n."),
       {"refused", "torch._utils._rebuild_from_type_v2"}));
 }
 
-TEST(Unpickler, ChecksEveryIndexAndLength)
-{
-  EXPECT_TRUE(contains_all(unpickle_error(P("\x80\x02h\x05.")),
-      {"memo entry 5"}));
-  EXPECT_TRUE(contains_all(unpickle_error("\x80\x02X\xff\xff\xff\x7f"),
-      {"truncated"}));
+TEST(Unpickler, ChecksEveryIndexAndLength) {
+  EXPECT_TRUE(contains_all(unpickle_error(P("\x80\x02h\x05.")), {"memo entry 5"}));
+  EXPECT_TRUE(contains_all(unpickle_error("\x80\x02X\xff\xff\xff\x7f"), {"truncated"}));
   EXPECT_TRUE(contains_all(unpickle_error("\x80\x02."), {"underflow"}));
   EXPECT_TRUE(contains_all(unpickle_error("\x80\x02]"), {"truncated"}));
-  EXPECT_TRUE(contains_all(unpickle_error(P("\x80\x02]q\x00.")),
-      {"holds a pickled list, not a state dict"}));
-  EXPECT_TRUE(contains_all(unpickle_error("\x80\x02\xff."),
-      {"unsupported pickle opcode 0xff"}));
+  EXPECT_TRUE(contains_all(
+      unpickle_error(P("\x80\x02]q\x00.")), {"holds a pickled list, not a state dict"}));
+  EXPECT_TRUE(contains_all(unpickle_error("\x80\x02\xff."), {"unsupported pickle opcode 0xff"}));
   EXPECT_TRUE(contains_all(unpickle_error("\x80\x02(t"), {"truncated"}));
   // APPEND into a dict.
-  EXPECT_TRUE(contains_all(unpickle_error("\x80\x02}Na."),
-      {"APPEND target is a dict"}));
+  EXPECT_TRUE(contains_all(unpickle_error("\x80\x02}Na."), {"APPEND target is a dict"}));
 }
 
-TEST(Unpickler, RefusesTensorsOutsideTheirStorage)
-{
+TEST(Unpickler, RefusesTensorsOutsideTheirStorage) {
   // {'w': _rebuild_tensor_v2(storage('0', FloatStorage, 4 elements),
   //  offset, size, stride, False, None)}
   auto state_dict = [](const std::string& offset, const std::string& size,
                         const std::string& stride) {
-    return P("\x80\x02}X\x01\x00\x00\x00w") +
-        "ctorch._utils\n_rebuild_tensor_v2\n(" +
+    return P("\x80\x02}X\x01\x00\x00\x00w") + "ctorch._utils\n_rebuild_tensor_v2\n(" +
         P("(X\x07\x00\x00\x00storagectorch\nFloatStorage\n"
-          "X\x01\x00\x00\x00" "0X\x03\x00\x00\x00" "cpuK\x04tQ") + offset +
-        size + stride + "\x89NtRs.";
+          "X\x01\x00\x00\x00"
+          "0X\x03\x00\x00\x00"
+          "cpuK\x04tQ") +
+        offset + size + stride + "\x89NtRs.";
   };
   // 4 elements: fine.
   EXPECT_NO_THROW({
@@ -238,54 +211,49 @@ TEST(Unpickler, RefusesTensorsOutsideTheirStorage)
     EXPECT_EQ(u.state_dict().tensors.size(), 1u);
   });
   // Reaches element 4 of 4.
-  EXPECT_TRUE(contains_all(unpickle_error(state_dict(P("K\x00"), "K\x03\x85",
-      "K\x02\x85")), {"tensor reaches element 4 of a storage of 4"}));
-  EXPECT_TRUE(contains_all(unpickle_error(state_dict("K\x01", "K\x04\x85",
-      "K\x01\x85")), {"reaches element 4"}));
+  EXPECT_TRUE(contains_all(unpickle_error(state_dict(P("K\x00"), "K\x03\x85", "K\x02\x85")),
+      {"tensor reaches element 4 of a storage of 4"}));
+  EXPECT_TRUE(contains_all(
+      unpickle_error(state_dict("K\x01", "K\x04\x85", "K\x01\x85")), {"reaches element 4"}));
   // Negative sizes, strides, offsets.
-  EXPECT_TRUE(contains_all(unpickle_error(state_dict(P("K\x00"),
-      "J\xff\xff\xff\xff\x85", "K\x01\x85")), {"negative"}));
-  EXPECT_TRUE(contains_all(unpickle_error(state_dict("J\xff\xff\xff\xff",
-      "K\x01\x85", "K\x01\x85")), {"negative"}));
+  EXPECT_TRUE(contains_all(
+      unpickle_error(state_dict(P("K\x00"), "J\xff\xff\xff\xff\x85", "K\x01\x85")), {"negative"}));
+  EXPECT_TRUE(contains_all(
+      unpickle_error(state_dict("J\xff\xff\xff\xff", "K\x01\x85", "K\x01\x85")), {"negative"}));
   // Size and stride of different lengths; huge sizes.
-  EXPECT_TRUE(contains_all(unpickle_error(state_dict(P("K\x00"), "K\x01K\x01\x86",
-      "K\x01\x85")), {"differ in length"}));
+  EXPECT_TRUE(contains_all(
+      unpickle_error(state_dict(P("K\x00"), "K\x01K\x01\x86", "K\x01\x85")), {"differ in length"}));
   EXPECT_TRUE(contains_all(unpickle_error(state_dict(P("K\x00"),
-      P("\x8a\x08\x00\x00\x00\x00\x00\x00\x00\x40\x85"), "K\x01\x85")),
+                               P("\x8a\x08\x00\x00\x00\x00\x00\x00\x00\x40\x85"), "K\x01\x85")),
       {"overflows"}));
 }
 
-TEST(Unpickler, DeepNestingIsBoundedNotRecursive)
-{
+TEST(Unpickler, DeepNestingIsBoundedNotRecursive) {
   // 200000 nested lists: no recursion in the reader, so no stack overflow.
   std::string p = "\x80\x02";
-  for (int k = 0; k < 200000; k++)
-    p += "]";
-  for (int k = 0; k < 199999; k++)
-    p += "a";
+  for (int k = 0; k < 200000; k++) p += "]";
+  for (int k = 0; k < 199999; k++) p += "a";
   p += ".";
   EXPECT_TRUE(contains_all(unpickle_error(p), {"not a state dict"}));
   // A dict that contains itself.
-  EXPECT_TRUE(contains_all(unpickle_error(
-      P("\x80\x02}q\x00X\x01\x00\x00\x00" "ah\x00s.")), {"nested deeper"}));
+  EXPECT_TRUE(contains_all(unpickle_error(P("\x80\x02}q\x00X\x01\x00\x00\x00"
+                                            "ah\x00s.")),
+      {"nested deeper"}));
 }
 
 // -------------------------------------------------- corrupt files
 
-TEST(TensorFile, EveryTruncationIsAnErrorNotACrash)
-{
+TEST(TensorFile, EveryTruncationIsAnErrorNotACrash) {
   LPIPS_NEEDS_SHARED();
   for (const std::string& file : {lpipstest::shared_lin("alex"),
-           lpipstest::shared_dir() +
-               "/data/lpips/weights/v0.1-zip-plaindict/alex.pt",
+           lpipstest::shared_dir() + "/data/lpips/weights/v0.1-zip-plaindict/alex.pt",
            lpipstest::data_dir() + "/lin_v0.1_alex.safetensors"}) {
     const auto all = lpipstest::read_bytes(file);
     for (size_t n = 0; n < all.size(); n++) {
       std::vector<uint8_t> part(all.begin(), all.begin() + long(n));
       const std::string err = error_of([&] {
         auto ck = TensorFile::from_bytes(part, "cut.pth");
-        for (const auto& t : ck->tensors())
-          ck->read(t);
+        for (const auto& t : ck->tensors()) ck->read(t);
       });
       // A zip cut inside its comment-free tail can still parse its
       // directory only if nothing is missing: never here.
@@ -294,15 +262,13 @@ TEST(TensorFile, EveryTruncationIsAnErrorNotACrash)
   }
 }
 
-TEST(TensorFile, FlippedBytesAreErrorsOrHarmless)
-{
+TEST(TensorFile, FlippedBytesAreErrorsOrHarmless) {
   LPIPS_NEEDS_SHARED();
   // Every bit of the small files flipped in turn: the reader either
   // reports an Error or reads tensors of the declared sizes; it never
   // crashes or reads out of bounds (run under ASan by the fuzzer build).
   for (const std::string& file : {lpipstest::shared_lin("alex"),
-           lpipstest::shared_dir() +
-               "/data/lpips/weights/v0.1-zip-plaindict/alex.pt"}) {
+           lpipstest::shared_dir() + "/data/lpips/weights/v0.1-zip-plaindict/alex.pt"}) {
     auto all = lpipstest::read_bytes(file);
     int errors = 0;
     for (size_t n = 0; n < all.size(); n++) {
@@ -311,8 +277,7 @@ TEST(TensorFile, FlippedBytesAreErrorsOrHarmless)
         try {
           auto ck = TensorFile::from_bytes(all, "flipped.pth");
           for (const auto& t : ck->tensors())
-            EXPECT_EQ(ck->read(t).size(),
-                size_t(t.numel()) * dtype_size(t.dtype));
+            EXPECT_EQ(ck->read(t).size(), size_t(t.numel()) * dtype_size(t.dtype));
         } catch (const rip::Error&) {
           errors++;
         }
@@ -323,39 +288,33 @@ TEST(TensorFile, FlippedBytesAreErrorsOrHarmless)
   }
 }
 
-TEST(TensorFile, ZipDataCorruptionFailsTheCrc)
-{
+TEST(TensorFile, ZipDataCorruptionFailsTheCrc) {
   LPIPS_NEEDS_SHARED();
-  auto all = lpipstest::read_bytes(lpipstest::shared_dir() +
-      "/data/lpips/weights/v0.1-zip-plaindict/alex.pt");
+  auto all = lpipstest::read_bytes(
+      lpipstest::shared_dir() + "/data/lpips/weights/v0.1-zip-plaindict/alex.pt");
   all[800] ^= 1;  // inside alex/data/0 (64 floats after its header at 640)
   auto ck = TensorFile::from_bytes(all, "alex.pt");
   EXPECT_TRUE(contains_all(error_of([&] { ck->read(ck->tensors()[0]); }),
       {"alex.pt", "alex/data/0", "CRC-32", "download it again"}));
 }
 
-TEST(TensorFile, UnsupportedCompressionIsNamed)
-{
+TEST(TensorFile, UnsupportedCompressionIsNamed) {
   LPIPS_NEEDS_SHARED();
-  auto all = lpipstest::read_bytes(lpipstest::shared_dir() +
-      "/data/lpips/weights/v0.1-zip-plaindict/alex.pt");
+  auto all = lpipstest::read_bytes(
+      lpipstest::shared_dir() + "/data/lpips/weights/v0.1-zip-plaindict/alex.pt");
   // Set the method of every central directory entry to 12 (bzip2).
   for (size_t k = 0; k + 46 < all.size(); k++)
-    if (all[k] == 'P' && all[k + 1] == 'K' && all[k + 2] == 1 &&
-        all[k + 3] == 2)
-      all[k + 10] = 12;
-  EXPECT_TRUE(contains_all(error_of([&] {
-    TensorFile::from_bytes(all, "alex.pt");
-  }), {"compression method 12", "torch.save"}));
+    if (all[k] == 'P' && all[k + 1] == 'K' && all[k + 2] == 1 && all[k + 3] == 2) all[k + 10] = 12;
+  EXPECT_TRUE(contains_all(error_of([&] { TensorFile::from_bytes(all, "alex.pt"); }),
+      {"compression method 12", "torch.save"}));
 }
 
-TEST(TensorFile, SafetensorsGoThroughTheSafetensorsReader)
-{
+TEST(TensorFile, SafetensorsGoThroughTheSafetensorsReader) {
   // The format's own checks are tested in test_safetensors.cpp; here: its
   // errors come through naming the file, and the tensors read back.
   using lpipstest::F32Tensor;
-  auto good = lpipstest::safetensors_bytes({F32Tensor{"a", {2, 2},
-      {1, 2, 3, 4}}, F32Tensor{"b", {0}, {}}});
+  auto good =
+      lpipstest::safetensors_bytes({F32Tensor{"a", {2, 2}, {1, 2, 3, 4}}, F32Tensor{"b", {0}, {}}});
   auto ck = TensorFile::from_bytes(good, "t.safetensors");
   ASSERT_EQ(ck->tensors().size(), 2u);
   EXPECT_EQ(ck->format(), TensorFileFormat::Safetensors);
@@ -364,55 +323,43 @@ TEST(TensorFile, SafetensorsGoThroughTheSafetensorsReader)
 
   auto with_header = [](const std::string& json, size_t data) {
     std::vector<uint8_t> b(8);
-    for (int k = 0; k < 8; k++)
-      b[k] = uint8_t(uint64_t(json.size()) >> (8 * k));
+    for (int k = 0; k < 8; k++) b[k] = uint8_t(uint64_t(json.size()) >> (8 * k));
     b.insert(b.end(), json.begin(), json.end());
     b.resize(b.size() + data);
     return b;
   };
   auto err = [&](const std::string& json, size_t data) {
-    return error_of([&] {
-      TensorFile::from_bytes(with_header(json, data), "t.safetensors");
-    });
+    return error_of([&] { TensorFile::from_bytes(with_header(json, data), "t.safetensors"); });
   };
-  EXPECT_TRUE(contains_all(err(
-      R"({"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}})", 8),
+  EXPECT_TRUE(contains_all(err(R"({"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}})", 8),
       {"t.safetensors", "'a'", "truncated"}));
-  EXPECT_TRUE(contains_all(err(
-      R"({"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})", 8),
+  EXPECT_TRUE(contains_all(err(R"({"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})", 8),
       {"t.safetensors", "8 bytes", "need 12 bytes"}));
-  EXPECT_TRUE(contains_all(err(R"({"a":{"dtype":"F32"}})", 0),
-      {"t.safetensors", "has no \"shape\""}));
-  EXPECT_TRUE(contains_all(err("{not json", 0), {"t.safetensors",
-      "cannot be parsed"}));
+  EXPECT_TRUE(
+      contains_all(err(R"({"a":{"dtype":"F32"}})", 0), {"t.safetensors", "has no \"shape\""}));
+  EXPECT_TRUE(contains_all(err("{not json", 0), {"t.safetensors", "cannot be parsed"}));
   // Every dtype of the format is listed; reading one as float weights that
   // is not floating point is refused, naming file, tensor and dtype.
-  auto u32 = TensorFile::from_bytes(with_header(
-      R"({"a":{"dtype":"U32","shape":[2],"data_offsets":[0,8]}})", 8),
-      "t.safetensors");
+  auto u32 = TensorFile::from_bytes(
+      with_header(R"({"a":{"dtype":"U32","shape":[2],"data_offsets":[0,8]}})", 8), "t.safetensors");
   EXPECT_EQ(u32->find("a")->dtype, DType::U32);
   EXPECT_EQ(u32->read(*u32->find("a")).size(), 8u);
-  EXPECT_TRUE(contains_all(error_of([&] { u32->read_float(*u32->find("a")); }),
-      {"t.safetensors", "'a'", "U32"}));
+  EXPECT_TRUE(contains_all(
+      error_of([&] { u32->read_float(*u32->find("a")); }), {"t.safetensors", "'a'", "U32"}));
 }
 
-TEST(TensorFile, ErrorsNameTheFile)
-{
+TEST(TensorFile, ErrorsNameTheFile) {
   lpipstest::TempDir tmp;
-  EXPECT_TRUE(contains_all(error_of([&] {
-    TensorFile::open(tmp.file("missing.pth"));
-  }), {"missing.pth", "No such file"}));
+  EXPECT_TRUE(contains_all(error_of([&] { TensorFile::open(tmp.file("missing.pth")); }),
+      {"missing.pth", "No such file"}));
   lpipstest::write_bytes(tmp.file("empty.pth"), {});
-  EXPECT_TRUE(contains_all(error_of([&] {
-    TensorFile::open(tmp.file("empty.pth"));
-  }), {"empty.pth", "empty"}));
+  EXPECT_TRUE(contains_all(
+      error_of([&] { TensorFile::open(tmp.file("empty.pth")); }), {"empty.pth", "empty"}));
   lpipstest::write_bytes(tmp.file("text.pth"), bytes("hello, world"));
-  EXPECT_TRUE(contains_all(error_of([&] {
-    TensorFile::open(tmp.file("text.pth"));
-  }), {"text.pth", "not a PyTorch checkpoint"}));
+  EXPECT_TRUE(contains_all(error_of([&] { TensorFile::open(tmp.file("text.pth")); }),
+      {"text.pth", "not a PyTorch checkpoint"}));
   // A pickle that is not torch's legacy format.
   lpipstest::write_bytes(tmp.file("plain.pkl"), bytes("\x80\x02}."));
-  EXPECT_TRUE(contains_all(error_of([&] {
-    TensorFile::open(tmp.file("plain.pkl"));
-  }), {"plain.pkl", "magic number"}));
+  EXPECT_TRUE(contains_all(
+      error_of([&] { TensorFile::open(tmp.file("plain.pkl")); }), {"plain.pkl", "magic number"}));
 }

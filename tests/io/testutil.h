@@ -59,8 +59,8 @@ std::vector<uint8_t> as_bytes(const std::vector<T>& values) {
   return out;
 }
 
-inline io::TensorData f32_tensor(const std::string& name, std::vector<int64_t> shape,
-    const std::vector<float>& values) {
+inline io::TensorData f32_tensor(
+    const std::string& name, std::vector<int64_t> shape, const std::vector<float>& values) {
   return {name, io::DType::F32, std::move(shape), as_bytes(values)};
 }
 

@@ -32,9 +32,7 @@ namespace {
 constexpr double kTolerance = 1e-5;
 
 // Models are loaded once per (net, version) for the whole run.
-const Lpips&
-model(const std::string& net, const std::string& version)
-{
+const Lpips& model(const std::string& net, const std::string& version) {
   static lpipstest::TempDir tmp;  // holds the synthetic vgg16
   static std::map<std::string, std::unique_ptr<Lpips>> cache;
   auto& slot = cache[net + version];
@@ -43,40 +41,34 @@ model(const std::string& net, const std::string& version)
     o.net = parse_net(net);
     o.version = parse_version(version);
     o.backbone_file = lpipstest::test_backbone(net, tmp.path());
-    o.lin_file = version == "0.1" ? lpipstest::shared_lin(net) :
-        lpipstest::data_dir() + "/lin_v0.0/" + net + ".pth";
+    o.lin_file = version == "0.1" ? lpipstest::shared_lin(net)
+                                  : lpipstest::data_dir() + "/lin_v0.0/" + net + ".pth";
     slot = std::make_unique<Lpips>(Lpips::load(o));
   }
   return *slot;
 }
 
-at::Tensor
-image(const std::string& ref)
-{
+at::Tensor image(const std::string& ref) {
   return image_to_tensor(rip::io::load_rgb_image(lpipstest::golden_image(ref)));
 }
 
-double
-max_abs_diff(const at::Tensor& a, const at::Tensor& b)
-{
+double max_abs_diff(const at::Tensor& a, const at::Tensor& b) {
   return (a.to(at::kDouble) - b.to(at::kDouble)).abs().max().item<double>();
 }
 
 }  // namespace
 
-TEST(LpipsParity, DistancesAndLayerTermsMatchTheReference)
-{
+TEST(LpipsParity, DistancesAndLayerTermsMatchTheReference) {
   LPIPS_NEEDS_SHARED();
   double worst = 0;
   int cases = 0;
   for (const auto& c : lpipstest::goldens()["cases"]) {
     const std::string net = c["net"], version = c["version"];
-    SCOPED_TRACE(net + " v" + version + " " + c["img0"].get<std::string>() +
-        " vs " + c["img1"].get<std::string>());
+    SCOPED_TRACE(net + " v" + version + " " + c["img0"].get<std::string>() + " vs " +
+        c["img1"].get<std::string>());
     ForwardOptions o;
     o.per_layer = true;
-    LpipsResult r = model(net, version).forward(image(c["img0"]),
-        image(c["img1"]), o);
+    LpipsResult r = model(net, version).forward(image(c["img0"]), image(c["img1"]), o);
     ASSERT_EQ(r.distance.sizes(), (std::vector<int64_t>{1, 1, 1, 1}));
     const double d = r.distance.item<double>();
     const double want = c["distance"];
@@ -85,34 +77,31 @@ TEST(LpipsParity, DistancesAndLayerTermsMatchTheReference)
     const auto& layers = c["per_layer"];
     ASSERT_EQ(r.per_layer.size(), layers.size());
     for (size_t k = 0; k < layers.size(); k++) {
-      EXPECT_NEAR(r.per_layer[k].item<double>(), layers[k].get<double>(),
-          kTolerance) << "layer " << k;
-      worst = std::max(worst, std::fabs(r.per_layer[k].item<double>() -
-          layers[k].get<double>()));
+      EXPECT_NEAR(r.per_layer[k].item<double>(), layers[k].get<double>(), kTolerance)
+          << "layer " << k;
+      worst = std::max(worst, std::fabs(r.per_layer[k].item<double>() - layers[k].get<double>()));
     }
     cases++;
   }
   EXPECT_EQ(cases, 21);
-  std::printf("[ parity ] %d cases (3 nets, v0.1 and v0.0, 64x64 to "
-      "256x256): max |ours - lpips| = %.3g (tolerance %.0e)\n", cases, worst,
-      kTolerance);
+  std::printf(
+      "[ parity ] %d cases (3 nets, v0.1 and v0.0, 64x64 to "
+      "256x256): max |ours - lpips| = %.3g (tolerance %.0e)\n",
+      cases, worst, kTolerance);
 }
 
-TEST(LpipsParity, SpatialMapsMatchTheReference)
-{
+TEST(LpipsParity, SpatialMapsMatchTheReference) {
   LPIPS_NEEDS_SHARED();
   auto maps = TensorFile::open(lpipstest::data_dir() + "/goldens.safetensors");
   double worst = 0;
   int n = 0;
   for (const auto& c : lpipstest::goldens()["cases"]) {
-    if (!c.contains("spatial"))
-      continue;
+    if (!c.contains("spatial")) continue;
     const std::string key = c["spatial"];
     SCOPED_TRACE(key);
     ForwardOptions o;
     o.spatial = true;
-    LpipsResult r = model(c["net"], c["version"]).forward(image(c["img0"]),
-        image(c["img1"]), o);
+    LpipsResult r = model(c["net"], c["version"]).forward(image(c["img0"]), image(c["img1"]), o);
     const TensorEntry* e = maps->find(key);
     ASSERT_NE(e, nullptr);
     ASSERT_EQ(r.spatial.sizes(), at::IntArrayRef(e->shape));
@@ -123,26 +112,21 @@ TEST(LpipsParity, SpatialMapsMatchTheReference)
     worst = std::max(worst, diff);
     // The map's mean is close to, not equal to, the distance (bilinear
     // upsampling does not keep means): lpips-spec §1.6.
-    EXPECT_NEAR(r.spatial.mean().item<double>(), c["distance"].get<double>(),
-        5e-4);
+    EXPECT_NEAR(r.spatial.mean().item<double>(), c["distance"].get<double>(), 5e-4);
     n++;
   }
   EXPECT_EQ(n, 6);
-  std::printf("[ parity ] %d spatial maps: max |ours - lpips| = %.3g\n", n,
-      worst);
+  std::printf("[ parity ] %d spatial maps: max |ours - lpips| = %.3g\n", n, worst);
 }
 
-TEST(LpipsParity, BatchesAndNormalizeMatchTheReference)
-{
+TEST(LpipsParity, BatchesAndNormalizeMatchTheReference) {
   LPIPS_NEEDS_SHARED();
   double worst = 0;
   for (const auto& b : lpipstest::goldens()["batch"]) {
     SCOPED_TRACE(b["net"].get<std::string>());
     std::vector<at::Tensor> x0, x1;
-    for (const auto& p : b["img0"])
-      x0.push_back(image(p));
-    for (const auto& p : b["img1"])
-      x1.push_back(image(p));
+    for (const auto& p : b["img0"]) x0.push_back(image(p));
+    for (const auto& p : b["img1"]) x1.push_back(image(p));
     at::Tensor d = model(b["net"], "0.1").forward(at::cat(x0), at::cat(x1));
     ASSERT_EQ(d.sizes(), (std::vector<int64_t>{3, 1, 1, 1}));
     for (int k = 0; k < 3; k++) {
@@ -155,17 +139,17 @@ TEST(LpipsParity, BatchesAndNormalizeMatchTheReference)
     ForwardOptions o;
     o.normalize = true;
     at::Tensor a = (image(c["img0"]) + 1) / 2, b = (image(c["img1"]) + 1) / 2;
-    const double d = model(c["net"], "0.1").forward(a, b, o).distance
-        .item<double>();
+    const double d = model(c["net"], "0.1").forward(a, b, o).distance.item<double>();
     EXPECT_NEAR(d, c["distance"].get<double>(), kTolerance);
     worst = std::max(worst, std::fabs(d - c["distance"].get<double>()));
   }
-  std::printf("[ parity ] batches of 3 and normalize=True: max |ours - "
-      "lpips| = %.3g\n", worst);
+  std::printf(
+      "[ parity ] batches of 3 and normalize=True: max |ours - "
+      "lpips| = %.3g\n",
+      worst);
 }
 
-TEST(Lpips, FeaturesThenCompareIsForward)
-{
+TEST(Lpips, FeaturesThenCompareIsForward) {
   LPIPS_NEEDS_SHARED();
   const Lpips& m = model("squeeze", "0.1");
   at::Tensor a = image("shared:imgs/ex_ref.png");
@@ -183,8 +167,7 @@ TEST(Lpips, FeaturesThenCompareIsForward)
   EXPECT_NEAR(d[1].item<double>(), 0.0, 1e-12);
 }
 
-TEST(Lpips, IdenticalImagesAreZeroAndOrderDoesNotMatter)
-{
+TEST(Lpips, IdenticalImagesAreZeroAndOrderDoesNotMatter) {
   LPIPS_NEEDS_SHARED();
   for (const char* net : {"alex", "vgg", "squeeze"}) {
     const Lpips& m = model(net, "0.1");
@@ -197,8 +180,7 @@ TEST(Lpips, IdenticalImagesAreZeroAndOrderDoesNotMatter)
   }
 }
 
-TEST(Lpips, InputsAreChecked)
-{
+TEST(Lpips, InputsAreChecked) {
   LPIPS_NEEDS_SHARED();
   const Lpips& m = model("alex", "0.1");
   at::Tensor a = image("shared:imgs/ex_ref.png");
@@ -207,27 +189,20 @@ TEST(Lpips, InputsAreChecked)
       {"values in [", "expected [-1, 1]", "normalize"}));
   ForwardOptions o;
   o.normalize = true;
-  EXPECT_TRUE(contains_all(error_of([&] { m.forward(a, a, o); }),
-      {"expected [0, 1]"}));
-  EXPECT_TRUE(contains_all(error_of([&] {
-    m.forward(a.narrow(2, 0, 30), a.narrow(2, 0, 30));
-  }), {"alex needs images of at least 31x31", "64x30"}));
-  EXPECT_TRUE(contains_all(error_of([&] {
-    m.forward(a, a.narrow(3, 0, 40));
-  }), {"same shape"}));
+  EXPECT_TRUE(contains_all(error_of([&] { m.forward(a, a, o); }), {"expected [0, 1]"}));
+  EXPECT_TRUE(contains_all(error_of([&] { m.forward(a.narrow(2, 0, 30), a.narrow(2, 0, 30)); }),
+      {"alex needs images of at least 31x31", "64x30"}));
+  EXPECT_TRUE(contains_all(error_of([&] { m.forward(a, a.narrow(3, 0, 40)); }), {"same shape"}));
   EXPECT_TRUE(contains_all(error_of([&] { m.forward(a[0], a[0]); }),
       {"in0 must be an RGB batch [N,3,H,W]", "[3,64,64]"}));
-  EXPECT_TRUE(contains_all(error_of([&] {
-    m.compare(m.features(a), m.features(a.narrow(3, 0, 40)));
-  }), {"same size"}));
+  EXPECT_TRUE(contains_all(
+      error_of([&] { m.compare(m.features(a), m.features(a.narrow(3, 0, 40))); }), {"same size"}));
 }
 
-TEST(Lpips, WrongWeightFilesAreRefusedNamingFileAndTensor)
-{
+TEST(Lpips, WrongWeightFilesAreRefusedNamingFileAndTensor) {
   LPIPS_NEEDS_SHARED();
   lpipstest::TempDir tmp;
-  auto load = [&](const std::string& net, const std::string& backbone,
-                  const std::string& lin) {
+  auto load = [&](const std::string& net, const std::string& backbone, const std::string& lin) {
     return error_of([&] {
       LoadOptions o;
       o.net = parse_net(net);
@@ -240,42 +215,37 @@ TEST(Lpips, WrongWeightFilesAreRefusedNamingFileAndTensor)
   const std::string squeeze = lpipstest::test_backbone("squeeze", tmp.path());
   // Another architecture's backbone.
   EXPECT_TRUE(contains_all(load("alex", squeeze, lpipstest::shared_lin("alex")),
-      {"squeezenet1_1.pth", "features.0.weight", "has shape [64,3,3,3], "
+      {"squeezenet1_1.pth", "features.0.weight",
+          "has shape [64,3,3,3], "
           "expected [64,3,11,11]"}));
-  EXPECT_TRUE(contains_all(load("squeeze", alex,
-      lpipstest::shared_lin("squeeze")), {"alexnet.pth",
-          "features.0.weight", "has shape [64,3,11,11], expected "
+  EXPECT_TRUE(contains_all(load("squeeze", alex, lpipstest::shared_lin("squeeze")),
+      {"alexnet.pth", "features.0.weight",
+          "has shape [64,3,11,11], expected "
           "[64,3,3,3]"}));
   // Another net's lin weights.
   EXPECT_TRUE(contains_all(load("alex", alex, lpipstest::shared_lin("vgg")),
       {"vgg.pth", "lin1.model.1.weight", "[1,128,1,1]", "[1,192,1,1]"}));
   // A lin file as backbone and the reverse.
   EXPECT_TRUE(contains_all(load("alex", lpipstest::shared_lin("alex"), alex),
-      {"alex.pth is not a torchvision alexnet checkpoint",
-          "lacks features.0.weight", "lin0.model.1.weight"}));
+      {"alex.pth is not a torchvision alexnet checkpoint", "lacks features.0.weight",
+          "lin0.model.1.weight"}));
   // Negative lin weights (an untrained or broken file).
   auto lin = TensorFile::open(lpipstest::shared_lin("alex"));
   std::vector<lpipstest::F32Tensor> tensors;
-  for (const auto& t : lin->tensors())
-    tensors.push_back({t.name, t.shape, lin->read_float(t)});
+  for (const auto& t : lin->tensors()) tensors.push_back({t.name, t.shape, lin->read_float(t)});
   tensors[2].values[7] = -0.5f;
-  lpipstest::write_bytes(tmp.file("neg.safetensors"),
-      lpipstest::safetensors_bytes(tensors));
+  lpipstest::write_bytes(tmp.file("neg.safetensors"), lpipstest::safetensors_bytes(tensors));
   EXPECT_TRUE(contains_all(load("alex", alex, tmp.file("neg.safetensors")),
-      {"neg.safetensors", "lin2.model.1.weight", "-0.5", "channel 7",
-          ">= 0"}));
+      {"neg.safetensors", "lin2.model.1.weight", "-0.5", "channel 7", ">= 0"}));
   // An extra tensor (e.g. a key of a model saved without the dropout).
   tensors[2].values[7] = 0.5f;
-  tensors.push_back({"lin0.model.0.weight", {1, 64, 1, 1},
-      std::vector<float>(64, 0.1f)});
-  lpipstest::write_bytes(tmp.file("extra.safetensors"),
-      lpipstest::safetensors_bytes(tensors));
+  tensors.push_back({"lin0.model.0.weight", {1, 64, 1, 1}, std::vector<float>(64, 0.1f)});
+  lpipstest::write_bytes(tmp.file("extra.safetensors"), lpipstest::safetensors_bytes(tensors));
   EXPECT_TRUE(contains_all(load("alex", alex, tmp.file("extra.safetensors")),
       {"extra.safetensors", "lin0.model.0.weight"}));
 }
 
-TEST(Lpips, ImagesAreReadAsLpipsReadsThem)
-{
+TEST(Lpips, ImagesAreReadAsLpipsReadsThem) {
   LPIPS_NEEDS_SHARED();
   // lpips-spec §3.3: pixel (0,0) of ex_ref is RGB (247, 242, 221) ->
   // [0.9372549, 0.8980392, 0.7333333].

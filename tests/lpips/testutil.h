@@ -28,19 +28,18 @@ const nlohmann::json& goldens();
 // "shared:imgs/ex_ref.png" / "data:images/x.png" -> a path.
 std::string golden_image(const std::string& ref);
 
-#define LPIPS_NEEDS_SHARED()                                                 \
-  do {                                                                       \
-    if (!lpipstest::have_shared())                                          \
-      GTEST_SKIP() << "SKIPPED: needs the LPIPS weights and images in "     \
-                   << lpipstest::shared_dir()                                \
-                   << "/data/lpips (set RIP_SHARED_DIR)";                   \
+#define LPIPS_NEEDS_SHARED()                                                                       \
+  do {                                                                                             \
+    if (!lpipstest::have_shared())                                                                 \
+      GTEST_SKIP() << "SKIPPED: needs the LPIPS weights and images in " << lpipstest::shared_dir() \
+                   << "/data/lpips (set RIP_SHARED_DIR)";                                          \
   } while (0)
 
 // From tests/core: TempDir, error_of (the rip::Error's message; a failure
 // when nothing is thrown), contains_all.
-using riptest::TempDir;
-using riptest::error_of;
 using riptest::contains_all;
+using riptest::error_of;
+using riptest::TempDir;
 
 // The backbone file of a net in the test data ("vgg": written into dir).
 std::string test_backbone(const std::string& net, const std::string& dir);

@@ -28,6 +28,8 @@ inline bool bit_exact_mode() {
 
 // The tolerance for a comparison with a stored golden: `any_cpu`, or 0 in
 // bit-exact mode.
-inline double golden_tolerance(double any_cpu) { return bit_exact_mode() ? 0.0 : any_cpu; }
+inline double golden_tolerance(double any_cpu) {
+  return bit_exact_mode() ? 0.0 : any_cpu;
+}
 
 }  // namespace rip::sd::test

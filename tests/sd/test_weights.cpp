@@ -51,14 +51,18 @@ void expect_pinned(const Weights& w, const Pinned& p) {
 TEST(Weights, TinySD2UNetMatchesAnIndependentReader) {
   const Weights w = Weights::open(tiny("tiny-sd2", "unet"), "diffusion_pytorch_model");
   EXPECT_EQ(w.names().size(), 684u);
-  expect_pinned(w, {"conv_in.weight", {32, 9, 3, 3},
-      {0x1.d50108p-5, -0x1.91c096p-5, -0x1.60eap-6, 0x1.ab3ae4p-5}, -1.6281073550781002});
-  expect_pinned(w, {"time_embedding.linear_1.bias", {128},
-      {-0x1.37ab58p-3, 0x1.6c125p-3, -0x1.e00108p-4, -0x1.492852p-2}, -0.37601360911503434});
-  expect_pinned(w, {"down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_q.weight", {32, 32},
-      {-0x1.4eaa1p-3, 0x1.d7341p-4, 0x1.bc8cdcp-5, -0x1.70082p-4}, -3.0060529257170856});
-  expect_pinned(w, {"conv_out.bias", {4},
-      {-0x1.28b36p-8, 0x1.5df67p-4, 0x1.8047eap-3, -0x1.bf6bbcp-4}, 0.15931636840105057});
+  expect_pinned(w,
+      {"conv_in.weight", {32, 9, 3, 3},
+          {0x1.d50108p-5, -0x1.91c096p-5, -0x1.60eap-6, 0x1.ab3ae4p-5}, -1.6281073550781002});
+  expect_pinned(w,
+      {"time_embedding.linear_1.bias", {128},
+          {-0x1.37ab58p-3, 0x1.6c125p-3, -0x1.e00108p-4, -0x1.492852p-2}, -0.37601360911503434});
+  expect_pinned(w,
+      {"down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_q.weight", {32, 32},
+          {-0x1.4eaa1p-3, 0x1.d7341p-4, 0x1.bc8cdcp-5, -0x1.70082p-4}, -3.0060529257170856});
+  expect_pinned(w,
+      {"conv_out.bias", {4}, {-0x1.28b36p-8, 0x1.5df67p-4, 0x1.8047eap-3, -0x1.bf6bbcp-4},
+          0.15931636840105057});
   const auto unused = w.unused();
   EXPECT_EQ(unused.size(), 684u - 4);
   EXPECT_EQ(std::count(unused.begin(), unused.end(), "conv_in.weight"), 0);
@@ -67,15 +71,17 @@ TEST(Weights, TinySD2UNetMatchesAnIndependentReader) {
 
 TEST(Weights, TinySD2TextEncoder) {
   const Weights w = Weights::open(tiny("tiny-sd2", "text_encoder"), "model");
-  expect_pinned(w, {"text_model.embeddings.token_embedding.weight", {994, 32},
-      {-0x1.34f422p-6, 0x1.d39744p-5, -0x1.b57a5ep-6, -0x1.dd1da4p-10}, -5.82722841460091});
+  expect_pinned(w,
+      {"text_model.embeddings.token_embedding.weight", {994, 32},
+          {-0x1.34f422p-6, 0x1.d39744p-5, -0x1.b57a5ep-6, -0x1.dd1da4p-10}, -5.82722841460091});
 }
 
 TEST(Weights, Fp16VariantEqualsTheFp32WeightsRounded) {
   // make_fp16_variant.py wrote the fp16 files with diffusers from the fp32
   // model and checked they are exactly its .half(): so must ours read.
   const Weights w32 = Weights::open(tiny("tiny-sd2", "unet"), "diffusion_pytorch_model");
-  const Weights w16 = Weights::open(tiny("tiny-sd2-fp16", "unet"), "diffusion_pytorch_model", "fp16");
+  const Weights w16 =
+      Weights::open(tiny("tiny-sd2-fp16", "unet"), "diffusion_pytorch_model", "fp16");
   EXPECT_TRUE(contains(w16.describe(), "diffusion_pytorch_model.fp16.safetensors"));
   ASSERT_EQ(w16.names(), w32.names());
   for (const auto& name : w32.names()) {
@@ -90,10 +96,12 @@ TEST(Weights, Fp16VariantEqualsTheFp32WeightsRounded) {
   EXPECT_TRUE(w16.unused().empty());
   EXPECT_TRUE(w32.unused().empty());
   // Pinned fp16 values too (independent reader).
-  expect_pinned(w16, {"conv_in.weight", {32, 9, 3, 3},
-      {0x1.d5p-5, -0x1.91cp-5, -0x1.61p-6, 0x1.ab4p-5}, -1.6270698308944702});
-  expect_pinned(w16, {"time_embedding.linear_1.bias", {128},
-      {-0x1.37cp-3, 0x1.6cp-3, -0x1.ep-4, -0x1.494p-2}, -0.3757667541503906});
+  expect_pinned(w16,
+      {"conv_in.weight", {32, 9, 3, 3}, {0x1.d5p-5, -0x1.91cp-5, -0x1.61p-6, 0x1.ab4p-5},
+          -1.6270698308944702});
+  expect_pinned(w16,
+      {"time_embedding.linear_1.bias", {128}, {-0x1.37cp-3, 0x1.6cp-3, -0x1.ep-4, -0x1.494p-2},
+          -0.3757667541503906});
   // With no variant asked for, the fp16 file is the fallback when alone.
   const Weights fallback = Weights::open(tiny("tiny-sd2-fp16", "vae"), "diffusion_pytorch_model");
   EXPECT_TRUE(contains(fallback.describe(), "diffusion_pytorch_model.fp16.safetensors"));
@@ -118,15 +126,17 @@ TEST(Weights, ZeroCopyViewsOutliveTheWeights) {
   // the file.
   view.add_(1.0);
   const Weights fresh = Weights::open(tiny("tiny-sd2", "unet"), "diffusion_pytorch_model");
-  EXPECT_EQ(double(fresh.get("conv_in.weight", at::kFloat)[0][0][0][0].item<float>()), 0x1.d50108p-5);
+  EXPECT_EQ(
+      double(fresh.get("conv_in.weight", at::kFloat)[0][0][0][0].item<float>()), 0x1.d50108p-5);
 }
 
 TEST(Weights, ShapeAndMissingTensorErrors) {
   const Weights w = Weights::open(tiny("tiny-sd2", "unet"), "diffusion_pytorch_model");
   const std::string msg = error_of([&] { w.get("conv_in.weight", at::kFloat, {32, 4, 3, 3}); });
   EXPECT_TRUE(contains(msg, "tensor 'conv_in.weight' in '")) << msg;
-  EXPECT_TRUE(contains(msg, "unet/diffusion_pytorch_model.safetensors' has shape [32, 9, 3, 3] but "
-                            "this model's config needs [32, 4, 3, 3]"))
+  EXPECT_TRUE(contains(msg,
+      "unet/diffusion_pytorch_model.safetensors' has shape [32, 9, 3, 3] but "
+      "this model's config needs [32, 4, 3, 3]"))
       << msg;
   const std::string missing = error_of([&] { w.get("conv_in.weihgt", at::kFloat); });
   EXPECT_TRUE(contains(missing, "tensor 'conv_in.weihgt' is missing from '")) << missing;
@@ -134,7 +144,8 @@ TEST(Weights, ShapeAndMissingTensorErrors) {
   EXPECT_FALSE(w.has("conv_in.weihgt"));
   EXPECT_TRUE(w.has("conv_in.weight"));
   EXPECT_EQ(w.shape("conv_in.weight"), (std::vector<int64_t>{32, 9, 3, 3}));
-  EXPECT_TRUE(contains(error_of([&] { w.get("conv_in.weight", at::kLong); }), "refusing to truncate"));
+  EXPECT_TRUE(
+      contains(error_of([&] { w.get("conv_in.weight", at::kLong); }), "refusing to truncate"));
   // A failed get marks nothing as used.
   EXPECT_EQ(w.unused().size(), 684u);
 }
@@ -151,8 +162,7 @@ TEST(Weights, DTypesAlignmentAliasesAndReshape) {
       {{"pad", DType::U8, {1}, {9}},  // puts "odd" at an odd offset
           f32_tensor("odd", {3}, {1.25f, -2.5f, 3.75f}),
           {"text_model.embeddings.position_ids", DType::I64, {1, 77}, as_bytes(ids)},
-          {"b", DType::BF16, {3}, as_bytes(bf16)},
-          {"u", DType::U16, {1}, {1, 0}},
+          {"b", DType::BF16, {3}, as_bytes(bf16)}, {"u", DType::U16, {1}, {1, 0}},
           f32_tensor("mid.attentions.0.query.weight", {4, 4, 1, 1}, conv_shaped)});
   Weights w = Weights::from_files({dir / "w.safetensors"});
 
@@ -174,20 +184,26 @@ TEST(Weights, DTypesAlignmentAliasesAndReshape) {
   w.add_alias("mid.attentions.0.to_q.weight", "mid.attentions.0.query.weight");
   EXPECT_TRUE(w.has("mid.attentions.0.to_q.weight"));
   EXPECT_EQ(w.shape("mid.attentions.0.to_q.weight"), (std::vector<int64_t>{4, 4, 1, 1}));
-  const std::string msg = error_of([&] { w.get("mid.attentions.0.to_q.weight", at::kFloat, {4, 4}); });
+  const std::string msg = error_of([&] {
+    w.get("mid.attentions.0.to_q.weight", at::kFloat, {4, 4});
+  });
   EXPECT_TRUE(contains(msg, "'mid.attentions.0.query.weight'")) << msg;
   EXPECT_TRUE(contains(msg, "(read as 'mid.attentions.0.to_q.weight')")) << msg;
   const at::Tensor q = w.get_reshaped("mid.attentions.0.to_q.weight", at::kFloat, {4, 4});
   EXPECT_EQ(q.sizes(), (at::IntArrayRef{4, 4}));
   EXPECT_EQ(q[1][2].item<float>(), 6.0f / 4);
-  const std::string bad = error_of([&] { w.get_reshaped("mid.attentions.0.to_q.weight", at::kFloat, {4, 5}); });
-  EXPECT_TRUE(contains(bad, "has shape [4, 4, 1, 1] (16 values) but this model's config needs [4, 5] (20 values)"))
+  const std::string bad = error_of([&] {
+    w.get_reshaped("mid.attentions.0.to_q.weight", at::kFloat, {4, 5});
+  });
+  EXPECT_TRUE(contains(
+      bad, "has shape [4, 4, 1, 1] (16 values) but this model's config needs [4, 5] (20 values)"))
       << bad;
   EXPECT_TRUE(contains(error_of([&] { w.get("mid.attentions.0.to_k.weight", at::kFloat); }),
       "tensor 'mid.attentions.0.to_k.weight' is missing"));
   w.add_alias("x.to_k.weight", "x.key.weight");
   const std::string missing_alias = error_of([&] { w.get("x.to_k.weight", at::kFloat); });
-  EXPECT_TRUE(contains(missing_alias, "tensor 'x.to_k.weight' or 'x.key.weight' is missing")) << missing_alias;
+  EXPECT_TRUE(contains(missing_alias, "tensor 'x.to_k.weight' or 'x.key.weight' is missing"))
+      << missing_alias;
 
   // A get() that failed ("u") marks nothing as used.
   EXPECT_EQ(w.unused(), (std::vector<std::string>{"pad", "u"}));
@@ -197,7 +213,9 @@ TEST(Weights, DuplicateTensorAcrossFilesIsAnError) {
   TempDir dir;
   io::write_safetensors((dir / "a.safetensors").string(), {f32_tensor("x", {1}, {1})});
   io::write_safetensors((dir / "b.safetensors").string(), {f32_tensor("x", {1}, {2})});
-  const std::string msg = error_of([&] { Weights::from_files({dir / "a.safetensors", dir / "b.safetensors"}); });
+  const std::string msg = error_of([&] {
+    Weights::from_files({dir / "a.safetensors", dir / "b.safetensors"});
+  });
   EXPECT_TRUE(contains(msg, "tensor 'x' is in both")) << msg;
 }
 
@@ -211,7 +229,8 @@ void put(const fs::path& dir, const std::string& name, float value = 1) {
 
 std::vector<std::string> found(const fs::path& dir, const std::string& variant) {
   std::vector<std::string> names;
-  for (const auto& p : find_weight_files(dir, kBase, variant)) names.push_back(p.filename().string());
+  for (const auto& p : find_weight_files(dir, kBase, variant))
+    names.push_back(p.filename().string());
   return names;
 }
 
@@ -235,8 +254,9 @@ TEST(WeightFiles, VariantRules) {
 
   const std::string msg = error_of([&] { found(bf16.path(), ""); });
   EXPECT_TRUE(contains(msg, "no weights found in '" + bf16.path().string() + "'")) << msg;
-  EXPECT_TRUE(contains(msg, "looked for " + kBase + ".safetensors.index.json, " + kBase +
-                                ".safetensors, " + kBase + ".safetensors.index.fp16.json"))
+  EXPECT_TRUE(contains(msg,
+      "looked for " + kBase + ".safetensors.index.json, " + kBase + ".safetensors, " + kBase +
+          ".safetensors.index.fp16.json"))
       << msg;
   EXPECT_TRUE(contains(msg, "The folder has " + kBase + ".bf16.safetensors")) << msg;
   const std::string fp16_for_bf16 = error_of([&] { found(fp16.path(), "bf16"); });
@@ -266,16 +286,17 @@ void write_sharded(const fs::path& src, const fs::path& dir, const std::string& 
   const auto file = io::SafetensorsFile::open(src.string());
   std::vector<TensorData> shard[2];
   nlohmann::json map = nlohmann::json::object();
-  const std::string names[2] = {shard_prefix + "-00001-of-00002.safetensors",
-      shard_prefix + "-00002-of-00002.safetensors"};
+  const std::string names[2] = {
+      shard_prefix + "-00001-of-00002.safetensors", shard_prefix + "-00002-of-00002.safetensors"};
   size_t i = 0;
   for (const auto& t : file->tensors()) {
     const int k = i++ < file->tensors().size() / 2 ? 0 : 1;
-    shard[k].push_back({t.name, t.dtype, t.shape,
-        std::vector<uint8_t>(file->data(t), file->data(t) + t.nbytes)});
+    shard[k].push_back(
+        {t.name, t.dtype, t.shape, std::vector<uint8_t>(file->data(t), file->data(t) + t.nbytes)});
     map[t.name] = names[k];
   }
-  for (int k = 0; k < 2; ++k) io::write_safetensors((dir / names[k]).string(), shard[k], {{"format", "pt"}});
+  for (int k = 0; k < 2; ++k)
+    io::write_safetensors((dir / names[k]).string(), shard[k], {{"format", "pt"}});
   write_text(dir / index_name,
       nlohmann::json{{"metadata", {{"total_size", 1}}}, {"weight_map", map}}.dump(2));
 }
@@ -315,7 +336,8 @@ TEST(WeightFiles, BrokenShardIndexes) {
     write_sharded(src, dir.path(), "model", index);
     fs::remove(dir / "model-00002-of-00002.safetensors");
     const std::string msg = error_of([&] { Weights::open(dir.path(), "model"); });
-    EXPECT_TRUE(contains(msg, "model-00002-of-00002.safetensors' is missing: the shard index")) << msg;
+    EXPECT_TRUE(contains(msg, "model-00002-of-00002.safetensors' is missing: the shard index"))
+        << msg;
   }
   {
     TempDir dir;
@@ -333,12 +355,14 @@ TEST(WeightFiles, BrokenShardIndexes) {
     EXPECT_TRUE(contains(error_of([&] { Weights::open(dir.path(), "model"); }),
         "which is not a file name in that folder"));
     write_text(dir / index, R"({"metadata": {}})");
-    EXPECT_TRUE(contains(error_of([&] { Weights::open(dir.path(), "model"); }), "no \"weight_map\""));
+    EXPECT_TRUE(
+        contains(error_of([&] { Weights::open(dir.path(), "model"); }), "no \"weight_map\""));
     write_text(dir / index, R"({"weight_map": {}})");
-    EXPECT_TRUE(contains(error_of([&] { Weights::open(dir.path(), "model"); }), "lists no tensors"));
+    EXPECT_TRUE(
+        contains(error_of([&] { Weights::open(dir.path(), "model"); }), "lists no tensors"));
     write_text(dir / index, "{");
-    EXPECT_TRUE(contains(error_of([&] { Weights::open(dir.path(), "model"); }),
-        index + "' is not valid JSON"));
+    EXPECT_TRUE(contains(
+        error_of([&] { Weights::open(dir.path(), "model"); }), index + "' is not valid JSON"));
   }
 }
 
@@ -349,7 +373,8 @@ TEST(Weights, CorruptFileInAFolderNamesIt) {
   std::ofstream(dir / (kBase + ".safetensors"), std::ios::binary)
       .write(reinterpret_cast<const char*>(bytes.data()), long(bytes.size()));
   const std::string msg = error_of([&] { Weights::open(dir.path(), kBase); });
-  EXPECT_TRUE(contains(msg, (dir / (kBase + ".safetensors")).string() + "' is truncated: tensor '")) << msg;
+  EXPECT_TRUE(contains(msg, (dir / (kBase + ".safetensors")).string() + "' is truncated: tensor '"))
+      << msg;
   EXPECT_TRUE(contains(msg, "re-download it")) << msg;
 }
 

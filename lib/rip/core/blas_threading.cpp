@@ -51,23 +51,25 @@ const char kInstall[] =
 
 int openmp_threads() {
   using GetMax = int (*)();
-  if (auto get = reinterpret_cast<GetMax>(dlsym(RTLD_DEFAULT, "omp_get_max_threads")))
-    return get();
+  if (auto get = reinterpret_cast<GetMax>(dlsym(RTLD_DEFAULT, "omp_get_max_threads"))) return get();
   return static_cast<int>(std::thread::hardware_concurrency());
 }
 
 std::string blas_advice() {
   switch (loaded_blas()) {
     case BlasKind::kReference:
-      return std::string("libtorch is using Debian's reference BLAS, about 40x slower than "
-                         "OpenBLAS for the models' matrix products.") + kInstall;
+      return std::string(
+                 "libtorch is using Debian's reference BLAS, about 40x slower than "
+                 "OpenBLAS for the models' matrix products.") +
+          kInstall;
     case BlasKind::kOpenBlasPthreads:
       if (openmp_threads() <= 1) return {};
-      return std::string("libtorch is using OpenBLAS's pthreads build, whose threads compete "
-                         "with libtorch's OpenMP threads: the models run up to 1.7x slower "
-                         "than with the OpenMP build (same results).") + kInstall;
-    default:
-      return {};
+      return std::string(
+                 "libtorch is using OpenBLAS's pthreads build, whose threads compete "
+                 "with libtorch's OpenMP threads: the models run up to 1.7x slower "
+                 "than with the OpenMP build (same results).") +
+          kInstall;
+    default: return {};
   }
 }
 

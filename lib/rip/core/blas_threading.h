@@ -19,8 +19,8 @@
 namespace rip {
 
 enum class BlasKind {
-  kUnknown,        // no sgemm_ in the process yet, or a BLAS not named here
-  kReference,      // Debian's reference BLAS (libblas3): far slower (docs/building.md)
+  kUnknown,    // no sgemm_ in the process yet, or a BLAS not named here
+  kReference,  // Debian's reference BLAS (libblas3): far slower (docs/building.md)
   kOpenBlasSerial,
   kOpenBlasPthreads,
   kOpenBlasOpenMp,

@@ -7,11 +7,8 @@
 
 namespace rip {
 
-void
-draw_caption(cv::Mat& image, const std::string& text)
-{
-  if (image.empty() || text.empty())
-    return;
+void draw_caption(cv::Mat& image, const std::string& text) {
+  if (image.empty() || text.empty()) return;
   const int font = cv::FONT_HERSHEY_SIMPLEX;
   const double scale = std::max(0.3, image.cols / 900.0);
   const int thickness = std::max(1, int(scale * 1.5));
@@ -23,8 +20,8 @@ draw_caption(cv::Mat& image, const std::string& text)
   // Darken rather than blank the band so the painting stays visible.
   top.convertTo(top, -1, 0.35, 0);
   cv::Scalar white = cv::Scalar::all(255);
-  cv::putText(image, text, cv::Point(pad, pad + ts.height), font, scale,
-      white, thickness, cv::LINE_AA);
+  cv::putText(
+      image, text, cv::Point(pad, pad + ts.height), font, scale, white, thickness, cv::LINE_AA);
 }
 
 }  // namespace rip

@@ -17,7 +17,7 @@ namespace rip {
 struct MeasurementRow {
   uint64_t iteration = 0;
   double inpainted_fraction = 0;
-  std::optional<Rect> mask;  // absent on frames that were not inpainted
+  std::optional<Rect> mask;    // absent on frames that were not inpainted
   std::vector<double> values;  // one per metric column, in header order
 };
 

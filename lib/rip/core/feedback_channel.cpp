@@ -10,14 +10,11 @@ std::mutex registry_mutex;
 std::map<std::string, std::weak_ptr<FeedbackChannel>> registry;
 }  // namespace
 
-std::shared_ptr<FeedbackChannel>
-FeedbackChannel::get(const std::string& name)
-{
+std::shared_ptr<FeedbackChannel> FeedbackChannel::get(const std::string& name) {
   std::lock_guard<std::mutex> guard(registry_mutex);
   auto it = registry.find(name);
   if (it != registry.end()) {
-    if (auto existing = it->second.lock())
-      return existing;
+    if (auto existing = it->second.lock()) return existing;
   }
   // Drop entries whose channels are gone so the map does not grow with
   // every channel name a long-running process ever used.
@@ -32,12 +29,9 @@ FeedbackChannel::get(const std::string& name)
   return channel;
 }
 
-bool
-FeedbackChannel::attach_source(Payload format)
-{
+bool FeedbackChannel::attach_source(Payload format) {
   std::lock_guard<std::mutex> guard(mutex_);
-  if (has_source_)
-    return false;
+  if (has_source_) return false;
   has_source_ = true;
   slot_.reset();
   format_ = std::move(format);
@@ -48,9 +42,7 @@ FeedbackChannel::attach_source(Payload format)
   return true;
 }
 
-void
-FeedbackChannel::detach_source()
-{
+void FeedbackChannel::detach_source() {
   Payload slot, format;  // released outside the lock
   {
     std::lock_guard<std::mutex> guard(mutex_);
@@ -61,76 +53,57 @@ FeedbackChannel::detach_source()
   changed_.notify_all();
 }
 
-FeedbackChannel::Taken
-FeedbackChannel::take(std::optional<std::chrono::milliseconds> timeout, bool last)
-{
+FeedbackChannel::Taken FeedbackChannel::take(
+    std::optional<std::chrono::milliseconds> timeout, bool last) {
   std::unique_lock<std::mutex> lock(mutex_);
   auto ready = [this] { return slot_ || flushing_ || eos_ || !has_source_; };
   if (!timeout)
     changed_.wait(lock, ready);
   else if (!changed_.wait_for(lock, *timeout, ready))
     return {TakeStatus::TimedOut, nullptr};
-  if (flushing_)
-    return {TakeStatus::Flushing, nullptr};
-  if (!has_source_)
-    return {TakeStatus::Closed, nullptr};
-  if (!slot_)
-    return {TakeStatus::EndOfStream, nullptr};
-  if (last)
-    source_done_ = true;
+  if (flushing_) return {TakeStatus::Flushing, nullptr};
+  if (!has_source_) return {TakeStatus::Closed, nullptr};
+  if (!slot_) return {TakeStatus::EndOfStream, nullptr};
+  if (last) source_done_ = true;
   return {TakeStatus::Frame, std::move(slot_)};
 }
 
-void
-FeedbackChannel::finish_source()
-{
+void FeedbackChannel::finish_source() {
   std::lock_guard<std::mutex> guard(mutex_);
   source_done_ = true;
 }
 
-void
-FeedbackChannel::set_flushing(bool flushing)
-{
+void FeedbackChannel::set_flushing(bool flushing) {
   {
     std::lock_guard<std::mutex> guard(mutex_);
     flushing_ = flushing;
   }
-  if (flushing)
-    changed_.notify_all();
+  if (flushing) changed_.notify_all();
 }
 
-void
-FeedbackChannel::attach_sink()
-{
+void FeedbackChannel::attach_sink() {
   std::lock_guard<std::mutex> guard(mutex_);
   sinks_++;
 }
 
-void
-FeedbackChannel::detach_sink()
-{
+void FeedbackChannel::detach_sink() {
   Payload slot;
   std::lock_guard<std::mutex> guard(mutex_);
   sinks_--;
   slot = std::move(slot_);
 }
 
-int
-FeedbackChannel::sink_count() const
-{
+int FeedbackChannel::sink_count() const {
   std::lock_guard<std::mutex> guard(mutex_);
   return sinks_;
 }
 
-FeedbackChannel::PutStatus
-FeedbackChannel::put(Payload frame)
-{
+FeedbackChannel::PutStatus FeedbackChannel::put(Payload frame) {
   Payload previous;  // released outside the lock
   PutStatus status = PutStatus::Stored;
   {
     std::lock_guard<std::mutex> guard(mutex_);
-    if (source_done_ || eos_)
-      return PutStatus::Dropped;
+    if (source_done_ || eos_) return PutStatus::Dropped;
     if (slot_) {
       replaced_++;
       status = PutStatus::Replaced;
@@ -142,16 +115,12 @@ FeedbackChannel::put(Payload frame)
   return status;
 }
 
-uint64_t
-FeedbackChannel::replaced_count() const
-{
+uint64_t FeedbackChannel::replaced_count() const {
   std::lock_guard<std::mutex> guard(mutex_);
   return replaced_;
 }
 
-void
-FeedbackChannel::end_of_stream()
-{
+void FeedbackChannel::end_of_stream() {
   {
     std::lock_guard<std::mutex> guard(mutex_);
     eos_ = true;
@@ -159,26 +128,20 @@ FeedbackChannel::end_of_stream()
   changed_.notify_all();
 }
 
-void
-FeedbackChannel::flush()
-{
+void FeedbackChannel::flush() {
   Payload slot;
   std::lock_guard<std::mutex> guard(mutex_);
   slot = std::move(slot_);
 }
 
-void
-FeedbackChannel::flush_stop()
-{
+void FeedbackChannel::flush_stop() {
   Payload slot;
   std::lock_guard<std::mutex> guard(mutex_);
   slot = std::move(slot_);
   eos_ = false;
 }
 
-FeedbackChannel::Payload
-FeedbackChannel::format() const
-{
+FeedbackChannel::Payload FeedbackChannel::format() const {
   std::lock_guard<std::mutex> guard(mutex_);
   return format_;
 }

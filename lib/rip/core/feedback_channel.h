@@ -93,11 +93,11 @@ class FeedbackChannel {
   mutable std::mutex mutex_;
   std::condition_variable changed_;
   // All below are guarded by mutex_.
-  Payload slot_;           // the returned frame the source has not taken
-  Payload format_;         // what the source emits; the sinks must match
+  Payload slot_;    // the returned frame the source has not taken
+  Payload format_;  // what the source emits; the sinks must match
   bool has_source_ = false;
-  bool eos_ = false;       // a sink saw end-of-stream
-  bool flushing_ = false;  // the source was told to unlock
+  bool eos_ = false;          // a sink saw end-of-stream
+  bool flushing_ = false;     // the source was told to unlock
   bool source_done_ = false;  // the source took its last frame
   int sinks_ = 0;
   uint64_t replaced_ = 0;

@@ -9,9 +9,7 @@
 
 namespace rip {
 
-const char*
-cv_inpaint_method_name(CvInpaintMethod method)
-{
+const char* cv_inpaint_method_name(CvInpaintMethod method) {
   switch (method) {
     case CvInpaintMethod::Telea: return "telea";
     case CvInpaintMethod::NavierStokes: return "ns";
@@ -22,33 +20,26 @@ cv_inpaint_method_name(CvInpaintMethod method)
   return "?";
 }
 
-CvInpaintMethod
-parse_cv_inpaint_method(const std::string& name)
-{
-  for (CvInpaintMethod m : {CvInpaintMethod::Telea,
-           CvInpaintMethod::NavierStokes, CvInpaintMethod::FsrFast,
-           CvInpaintMethod::FsrBest, CvInpaintMethod::ShiftMap})
-    if (name == cv_inpaint_method_name(m))
-      return m;
-  throw Error("unknown inpainting method '" + name +
-      "': use telea, ns, fsr-fast, fsr-best or shiftmap");
+CvInpaintMethod parse_cv_inpaint_method(const std::string& name) {
+  for (CvInpaintMethod m : {CvInpaintMethod::Telea, CvInpaintMethod::NavierStokes,
+           CvInpaintMethod::FsrFast, CvInpaintMethod::FsrBest, CvInpaintMethod::ShiftMap})
+    if (name == cv_inpaint_method_name(m)) return m;
+  throw Error(
+      "unknown inpainting method '" + name + "': use telea, ns, fsr-fast, fsr-best or shiftmap");
 }
 
-void
-cv_inpaint_masked(cv::Mat& image, const cv::Mat& mask,
-    CvInpaintMethod method, double radius)
-{
-  if (image.depth() != CV_8U ||
-      (image.channels() != 3 && image.channels() != 1))
+void cv_inpaint_masked(cv::Mat& image, const cv::Mat& mask, CvInpaintMethod method, double radius) {
+  if (image.depth() != CV_8U || (image.channels() != 3 && image.channels() != 1))
     throw Error("cvinpaint works on 8-bit images with 1 or 3 channels");
   if (mask.type() != CV_8UC1 || mask.size() != image.size())
-    throw Error("the mask must be a single-channel 8-bit image of the "
+    throw Error(
+        "the mask must be a single-channel 8-bit image of the "
         "frame's size");
   if (method == CvInpaintMethod::ShiftMap && image.channels() != 3)
-    throw Error("method shiftmap needs a 3-channel image; use telea, ns or "
+    throw Error(
+        "method shiftmap needs a 3-channel image; use telea, ns or "
         "fsr-* for grey frames");
-  if (cv::countNonZero(mask) == 0)
-    return;
+  if (cv::countNonZero(mask) == 0) return;
 
   cv::Mat result;
   try {
@@ -65,11 +56,9 @@ cv_inpaint_masked(cv::Mat& image, const cv::Mat& mask,
         // xphoto's mask has the opposite sense: non-zero = known pixel.
         cv::Mat known;
         cv::compare(mask, 0, known, cv::CMP_EQ);
-        int algo = method == CvInpaintMethod::FsrFast
-            ? cv::xphoto::INPAINT_FSR_FAST
-            : method == CvInpaintMethod::FsrBest
-                ? cv::xphoto::INPAINT_FSR_BEST
-                : cv::xphoto::INPAINT_SHIFTMAP;
+        int algo = method == CvInpaintMethod::FsrFast ? cv::xphoto::INPAINT_FSR_FAST
+            : method == CvInpaintMethod::FsrBest      ? cv::xphoto::INPAINT_FSR_BEST
+                                                      : cv::xphoto::INPAINT_SHIFTMAP;
         // xphoto's inpaint reads dst as scratch for some algorithms; give
         // it a copy of the input rather than an uninitialised matrix.
         result = image.clone();
@@ -78,8 +67,8 @@ cv_inpaint_masked(cv::Mat& image, const cv::Mat& mask,
       }
     }
   } catch (const cv::Exception& e) {
-    throw Error(std::string("OpenCV inpainting (") +
-        cv_inpaint_method_name(method) + ") failed: " + e.what());
+    throw Error(std::string("OpenCV inpainting (") + cv_inpaint_method_name(method) +
+        ") failed: " + e.what());
   }
   result.copyTo(image, mask);
 }

@@ -25,7 +25,6 @@ CvInpaintMethod parse_cv_inpaint_method(const std::string& name);
 // study's "paste the inpainted pixels back" step. image is CV_8UC3 or CV_8UC1
 // (any channel order), mask CV_8UC1 of the same size. radius is the
 // neighbourhood of telea and ns; the xphoto methods ignore it.
-void cv_inpaint_masked(cv::Mat& image, const cv::Mat& mask,
-    CvInpaintMethod method, double radius);
+void cv_inpaint_masked(cv::Mat& image, const cv::Mat& mask, CvInpaintMethod method, double radius);
 
 }  // namespace rip

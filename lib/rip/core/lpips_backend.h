@@ -37,20 +37,18 @@ typedef struct RipLpipsBackendApi {
   uint32_t size;  // sizeof(RipLpipsBackendApi)
   // net: alex, vgg, squeeze; version: 0.1, 0.0; weights_dir, backbone_file,
   // lin_file: NULL or "" = search (see rip/lpips/weight_files.h).
-  RipLpipsModel* (*create)(const char* net, const char* version,
-      const char* weights_dir, const char* backbone_file,
-      const char* lin_file, char* err, size_t err_size);
+  RipLpipsModel* (*create)(const char* net, const char* version, const char* weights_dir,
+      const char* backbone_file, const char* lin_file, char* err, size_t err_size);
   void (*destroy)(RipLpipsModel* model);
   // Which network and files; valid until destroy.
   const char* (*describe)(RipLpipsModel* model);
   // The image every later distance() is measured against.
-  int (*set_reference)(RipLpipsModel* model, const uint8_t* rgb, int width,
-      int height, size_t stride, char* err, size_t err_size);
+  int (*set_reference)(RipLpipsModel* model, const uint8_t* rgb, int width, int height,
+      size_t stride, char* err, size_t err_size);
   // LPIPS(reference, rgb); map (may be NULL) receives width*height floats,
   // the spatial distance map (lpips spatial=True).
-  int (*distance)(RipLpipsModel* model, const uint8_t* rgb, int width,
-      int height, size_t stride, double* distance, float* map, char* err,
-      size_t err_size);
+  int (*distance)(RipLpipsModel* model, const uint8_t* rgb, int width, int height, size_t stride,
+      double* distance, float* map, char* err, size_t err_size);
 } RipLpipsBackendApi;
 
 // The one symbol librip-lpips.so exports.
@@ -62,7 +60,7 @@ namespace rip {
 struct LpipsSettings {
   std::string net = "alex";  // alex, vgg, squeeze
   std::string version = "0.1";
-  std::string weights_dir;   // empty = the default places only
+  std::string weights_dir;  // empty = the default places only
   std::string backbone_file;
   std::string lin_file;
 };

@@ -54,8 +54,7 @@ uint64_t uniform_below(std::mt19937_64& engine, uint64_t n);
 
 // Reads a mask image (any format OpenCV decodes, white = repaint) and checks
 // it matches the frame. Throws Error naming the file and the problem.
-Mask load_mask_file(const std::string& path, int frame_width,
-    int frame_height);
+Mask load_mask_file(const std::string& path, int frame_width, int frame_height);
 
 struct MaskSamplerConfig {
   MaskMode mode = MaskMode::Random;
@@ -68,8 +67,7 @@ struct MaskSamplerConfig {
 // construction when the frame cannot be divided as the mode requires.
 class MaskSampler {
  public:
-  MaskSampler(const MaskSamplerConfig& config, int frame_width,
-      int frame_height);
+  MaskSampler(const MaskSamplerConfig& config, int frame_width, int frame_height);
 
   Mask next();
 

@@ -18,44 +18,34 @@ namespace {
 constexpr int kWindow = 11;
 constexpr double kSigma = 1.5;
 constexpr double kK1 = 0.01, kK2 = 0.03, kRange = 255.0;
-constexpr std::array<double, 5> kMsSsimWeights = {
-    0.0448, 0.2856, 0.3001, 0.2363, 0.1333};
+constexpr std::array<double, 5> kMsSsimWeights = {0.0448, 0.2856, 0.3001, 0.2363, 0.1333};
 
-const std::array<Metric, 3> kImageMetrics = {
-    Metric::Ssim, Metric::MsSsim, Metric::Psnr};
+const std::array<Metric, 3> kImageMetrics = {Metric::Ssim, Metric::MsSsim, Metric::Psnr};
 const std::array<Metric, 3> kLpipsMetrics = {
     Metric::LpipsAlex, Metric::LpipsVgg, Metric::LpipsSqueeze};
-const std::array<Metric, 6> kAllMetrics = {Metric::Ssim, Metric::MsSsim,
-    Metric::Psnr, Metric::LpipsAlex, Metric::LpipsVgg, Metric::LpipsSqueeze};
+const std::array<Metric, 6> kAllMetrics = {Metric::Ssim, Metric::MsSsim, Metric::Psnr,
+    Metric::LpipsAlex, Metric::LpipsVgg, Metric::LpipsSqueeze};
 
 template <size_t N>
-std::string
-names_of(const std::array<Metric, N>& metrics)
-{
+std::string names_of(const std::array<Metric, N>& metrics) {
   std::string names;
-  for (Metric m : metrics)
-    names += (names.empty() ? "" : ", ") + std::string(metric_name(m));
+  for (Metric m : metrics) names += (names.empty() ? "" : ", ") + std::string(metric_name(m));
   return names;
 }
 
-std::string
-all_metric_names()
-{
+std::string all_metric_names() {
   return known_metric_names() + ", " + lpips_metric_names();
 }
 
-void
-check_pair(const cv::Mat& a, const cv::Mat& b, const char* what)
-{
-  if (a.empty() || b.empty())
-    throw Error(std::string(what) + ": empty image");
+void check_pair(const cv::Mat& a, const cv::Mat& b, const char* what) {
+  if (a.empty() || b.empty()) throw Error(std::string(what) + ": empty image");
   if (a.size() != b.size())
-    throw Error(std::string(what) + ": the images differ in size (" +
-        std::to_string(a.cols) + "x" + std::to_string(a.rows) + " vs " +
-        std::to_string(b.cols) + "x" + std::to_string(b.rows) +
+    throw Error(std::string(what) + ": the images differ in size (" + std::to_string(a.cols) + "x" +
+        std::to_string(a.rows) + " vs " + std::to_string(b.cols) + "x" + std::to_string(b.rows) +
         "): compare frames of the reference's size");
   if (a.type() != b.type() || a.depth() != CV_8U)
-    throw Error(std::string(what) + ": both images must be 8-bit with the "
+    throw Error(std::string(what) +
+        ": both images must be 8-bit with the "
         "same number of channels");
 }
 
@@ -66,9 +56,7 @@ struct SsimTerms {
   double cs;
 };
 
-SsimTerms
-ssim_terms(const cv::Mat& x, const cv::Mat& y)
-{
+SsimTerms ssim_terms(const cv::Mat& x, const cv::Mat& y) {
   static const cv::Mat g = cv::getGaussianKernel(kWindow, kSigma, CV_64F);
   const double c1 = (kK1 * kRange) * (kK1 * kRange);
   const double c2 = (kK2 * kRange) * (kK2 * kRange);
@@ -78,8 +66,7 @@ ssim_terms(const cv::Mat& x, const cv::Mat& y)
   const cv::Rect valid(h, h, x.cols - 2 * h, x.rows - 2 * h);
   auto blur = [&](const cv::Mat& m) {
     cv::Mat out;
-    cv::sepFilter2D(m, out, CV_64F, g, g, cv::Point(-1, -1), 0,
-        cv::BORDER_REFLECT101);
+    cv::sepFilter2D(m, out, CV_64F, g, g, cv::Point(-1, -1), 0, cv::BORDER_REFLECT101);
     return cv::Mat(out(valid));
   };
   cv::Mat mu1 = blur(x), mu2 = blur(y);
@@ -96,8 +83,7 @@ ssim_terms(const cv::Mat& x, const cv::Mat& y)
       const double s2 = pyy[c] - m2[c] * m2[c];
       const double s12 = pxy[c] - m1[c] * m2[c];
       const double cs = (2 * s12 + c2) / (s1 + s2 + c2);
-      const double l = (2 * m1[c] * m2[c] + c1) /
-          (m1[c] * m1[c] + m2[c] * m2[c] + c1);
+      const double l = (2 * m1[c] * m2[c] + c1) / (m1[c] * m1[c] + m2[c] * m2[c] + c1);
       sum_cs += cs;
       sum_ssim += l * cs;
     }
@@ -106,22 +92,17 @@ ssim_terms(const cv::Mat& x, const cv::Mat& y)
   return {sum_ssim / n, sum_cs / n};
 }
 
-std::vector<cv::Mat>
-split_double(const cv::Mat& m)
-{
+std::vector<cv::Mat> split_double(const cv::Mat& m) {
   std::vector<cv::Mat> planes;
   cv::split(m, planes);
-  for (auto& p : planes)
-    p.convertTo(p, CV_64F);
+  for (auto& p : planes) p.convertTo(p, CV_64F);
   return planes;
 }
 
 // 2x2 average pooling, stride 2; an odd side gets one zero row/column of
 // padding on both ends that counts in the average (torch's avg_pool2d with
 // padding = size % 2, as pytorch_msssim calls it).
-cv::Mat
-avg_pool2(const cv::Mat& in)
-{
+cv::Mat avg_pool2(const cv::Mat& in) {
   const int pr = in.rows % 2, pc = in.cols % 2;
   const int out_rows = (in.rows + 2 * pr - 2) / 2 + 1;
   const int out_cols = (in.cols + 2 * pc - 2) / 2 + 1;
@@ -129,8 +110,7 @@ avg_pool2(const cv::Mat& in)
   auto at = [&](int r, int c) {
     r -= pr;
     c -= pc;
-    if (r < 0 || c < 0 || r >= in.rows || c >= in.cols)
-      return 0.0;
+    if (r < 0 || c < 0 || r >= in.rows || c >= in.cols) return 0.0;
     return in.at<double>(r, c);
   };
   for (int r = 0; r < out_rows; r++)
@@ -141,21 +121,19 @@ avg_pool2(const cv::Mat& in)
   return out;
 }
 
-void
-check_min_size(Metric metric, const cv::Mat& a)
-{
+void check_min_size(Metric metric, const cv::Mat& a) {
   const int min = metric_min_size(metric);
   if (a.cols < min || a.rows < min)
-    throw Error(std::string(metric_name(metric)) + " needs images of at "
-        "least " + std::to_string(min) + "x" + std::to_string(min) +
-        " px, got " + std::to_string(a.cols) + "x" + std::to_string(a.rows));
+    throw Error(std::string(metric_name(metric)) +
+        " needs images of at "
+        "least " +
+        std::to_string(min) + "x" + std::to_string(min) + " px, got " + std::to_string(a.cols) +
+        "x" + std::to_string(a.rows));
 }
 
 }  // namespace
 
-const char*
-metric_name(Metric metric)
-{
+const char* metric_name(Metric metric) {
   switch (metric) {
     case Metric::Ssim: return "ssim";
     case Metric::MsSsim: return "ms-ssim";
@@ -167,27 +145,19 @@ metric_name(Metric metric)
   return "?";
 }
 
-std::string
-known_metric_names()
-{
+std::string known_metric_names() {
   return names_of(kImageMetrics);
 }
 
-std::string
-lpips_metric_names()
-{
+std::string lpips_metric_names() {
   return names_of(kLpipsMetrics);
 }
 
-bool
-is_lpips_metric(Metric metric)
-{
+bool is_lpips_metric(Metric metric) {
   return lpips_net_name(metric) != nullptr;
 }
 
-const char*
-lpips_net_name(Metric metric)
-{
+const char* lpips_net_name(Metric metric) {
   switch (metric) {
     case Metric::LpipsAlex: return "alex";
     case Metric::LpipsVgg: return "vgg";
@@ -196,35 +166,34 @@ lpips_net_name(Metric metric)
   }
 }
 
-std::vector<Metric>
-parse_metric_list(const std::string& list)
-{
+std::vector<Metric> parse_metric_list(const std::string& list) {
   std::vector<Metric> out;
   std::stringstream ss(list);
   std::string item;
   while (std::getline(ss, item, ',')) {
     item.erase(0, item.find_first_not_of(" \t"));
     item.erase(item.find_last_not_of(" \t") + 1);
-    if (item.empty())
-      continue;
-    auto it = std::find_if(kAllMetrics.begin(), kAllMetrics.end(),
-        [&](Metric m) { return item == metric_name(m); });
+    if (item.empty()) continue;
+    auto it = std::find_if(
+        kAllMetrics.begin(), kAllMetrics.end(), [&](Metric m) { return item == metric_name(m); });
     if (it == kAllMetrics.end())
-      throw Error("unknown metric '" + item + "': use a comma-separated "
-          "list of " + all_metric_names());
+      throw Error("unknown metric '" + item +
+          "': use a comma-separated "
+          "list of " +
+          all_metric_names());
     if (std::find(out.begin(), out.end(), *it) != out.end())
       throw Error("metric '" + item + "' is listed twice");
     out.push_back(*it);
   }
   if (out.empty())
-    throw Error("no metric selected: set metrics to a comma-separated list "
-        "of " + all_metric_names());
+    throw Error(
+        "no metric selected: set metrics to a comma-separated list "
+        "of " +
+        all_metric_names());
   return out;
 }
 
-int
-metric_min_size(Metric metric)
-{
+int metric_min_size(Metric metric) {
   switch (metric) {
     case Metric::Ssim: return kWindow;
     // (window - 1) * 2^(scales - 1) + 1: the coarsest scale still holds
@@ -239,21 +208,16 @@ metric_min_size(Metric metric)
   return 1;
 }
 
-double
-ssim(const cv::Mat& a, const cv::Mat& b)
-{
+double ssim(const cv::Mat& a, const cv::Mat& b) {
   check_pair(a, b, "ssim");
   check_min_size(Metric::Ssim, a);
   auto pa = split_double(a), pb = split_double(b);
   double sum = 0;
-  for (size_t c = 0; c < pa.size(); c++)
-    sum += ssim_terms(pa[c], pb[c]).ssim;
+  for (size_t c = 0; c < pa.size(); c++) sum += ssim_terms(pa[c], pb[c]).ssim;
   return sum / double(pa.size());
 }
 
-double
-ms_ssim(const cv::Mat& a, const cv::Mat& b)
-{
+double ms_ssim(const cv::Mat& a, const cv::Mat& b) {
   check_pair(a, b, "ms-ssim");
   check_min_size(Metric::MsSsim, a);
   auto pa = split_double(a), pb = split_double(b);
@@ -276,30 +240,25 @@ ms_ssim(const cv::Mat& a, const cv::Mat& b)
   return sum / double(pa.size());
 }
 
-double
-psnr(const cv::Mat& a, const cv::Mat& b)
-{
+double psnr(const cv::Mat& a, const cv::Mat& b) {
   check_pair(a, b, "psnr");
   const double sse = cv::norm(a, b, cv::NORM_L2SQR);
-  if (sse == 0)
-    return std::numeric_limits<double>::infinity();
+  if (sse == 0) return std::numeric_limits<double>::infinity();
   const double mse = sse / (double(a.total()) * a.channels());
   return 10.0 * std::log10(kRange * kRange / mse);
 }
 
-double
-compute_metric(Metric metric, const cv::Mat& a, const cv::Mat& b)
-{
+double compute_metric(Metric metric, const cv::Mat& a, const cv::Mat& b) {
   switch (metric) {
     case Metric::Ssim: return ssim(a, b);
     case Metric::MsSsim: return ms_ssim(a, b);
     case Metric::Psnr: return psnr(a, b);
     case Metric::LpipsAlex:
     case Metric::LpipsVgg:
-    case Metric::LpipsSqueeze:
-      break;
+    case Metric::LpipsSqueeze: break;
   }
-  throw Error(std::string(metric_name(metric)) + " is computed by the LPIPS "
+  throw Error(std::string(metric_name(metric)) +
+      " is computed by the LPIPS "
       "backend (rip::LpipsModel), not by compute_metric");
 }
 

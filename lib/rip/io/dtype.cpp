@@ -73,8 +73,7 @@ size_t dtype_size(DType dtype) {
 }
 
 bool dtype_is_float(DType dtype) {
-  return dtype == DType::F16 || dtype == DType::BF16 || dtype == DType::F32 ||
-      dtype == DType::F64;
+  return dtype == DType::F16 || dtype == DType::BF16 || dtype == DType::F32 || dtype == DType::F64;
 }
 
 std::vector<float> to_float32(DType dtype, const uint8_t* data, size_t n) {
@@ -101,8 +100,7 @@ std::vector<float> to_float32(DType dtype, const uint8_t* data, size_t n) {
         std::memcpy(&out[k], &bits, 4);
       }
       break;
-    default:
-      break;
+    default: break;
   }
   return out;
 }

@@ -42,7 +42,8 @@ const char* type_name(const json& value) {
 json read_json(const std::filesystem::path& path) {
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) {
-    throw rip::Error("'" + path.string() + "' does not exist: the model folder is incomplete "
+    throw rip::Error("'" + path.string() +
+        "' does not exist: the model folder is incomplete "
         "(download the whole folder, configs included)");
   }
   if (std::filesystem::is_directory(path, ec)) {
@@ -76,13 +77,14 @@ bool ConfigReader::has(const std::string& key) const {
 
 namespace {
 
-[[noreturn]] void wrong_type(const ConfigReader& r, const std::string& key, const std::string& expected,
-    const json& found) {
-  throw rip::Error("'" + r.path.string() + "': \"" + key + "\" must be " + expected + ", but it is " +
-      short_dump(found) + " (" + type_name(found) + ")");
+[[noreturn]] void wrong_type(
+    const ConfigReader& r, const std::string& key, const std::string& expected, const json& found) {
+  throw rip::Error("'" + r.path.string() + "': \"" + key + "\" must be " + expected +
+      ", but it is " + short_dump(found) + " (" + type_name(found) + ")");
 }
 
-int to_int(const ConfigReader& r, const std::string& key, const json& value, const std::string& expected) {
+int to_int(
+    const ConfigReader& r, const std::string& key, const json& value, const std::string& expected) {
   if (!value.is_number_integer()) wrong_type(r, key, expected, value);
   if (value.is_number_unsigned() ? value.get<uint64_t>() > uint64_t(std::numeric_limits<int>::max())
                                  : (value.get<int64_t>() < std::numeric_limits<int>::min() ||
@@ -127,8 +129,8 @@ std::string ConfigReader::get_string(const std::string& key, const std::string& 
   return value.get<std::string>();
 }
 
-std::vector<int> ConfigReader::get_int_list(const std::string& key, size_t expected_len,
-    const std::vector<int>& fallback) const {
+std::vector<int> ConfigReader::get_int_list(
+    const std::string& key, size_t expected_len, const std::vector<int>& fallback) const {
   if (!has(key)) return fallback;
   const auto& value = json.at(key);
   const std::string expected = expected_len
@@ -145,8 +147,8 @@ std::vector<int> ConfigReader::get_int_list(const std::string& key, size_t expec
   return out;
 }
 
-std::vector<std::string> ConfigReader::get_string_list(const std::string& key,
-    const std::vector<std::string>& fallback) const {
+std::vector<std::string> ConfigReader::get_string_list(
+    const std::string& key, const std::vector<std::string>& fallback) const {
   if (!has(key)) return fallback;
   const auto& value = json.at(key);
   if (!value.is_array()) wrong_type(*this, key, "a list of strings", value);
@@ -158,8 +160,8 @@ std::vector<std::string> ConfigReader::get_string_list(const std::string& key,
   return out;
 }
 
-std::vector<double> ConfigReader::get_double_list(const std::string& key,
-    const std::vector<double>& fallback) const {
+std::vector<double> ConfigReader::get_double_list(
+    const std::string& key, const std::vector<double>& fallback) const {
   if (!has(key)) return fallback;
   const auto& value = json.at(key);
   if (!value.is_array()) wrong_type(*this, key, "a list of numbers", value);

@@ -33,13 +33,13 @@ struct ConfigReader {
   // An int or a list of ints (diffusers allows both, e.g. attention_head_dim).
   // An int gives expected_len copies of it; a list must have expected_len
   // entries. expected_len 0: any length (an int then gives one entry).
-  std::vector<int> get_int_list(const std::string& key, size_t expected_len,
-      const std::vector<int>& fallback) const;
-  std::vector<std::string> get_string_list(const std::string& key,
-      const std::vector<std::string>& fallback) const;
+  std::vector<int> get_int_list(
+      const std::string& key, size_t expected_len, const std::vector<int>& fallback) const;
+  std::vector<std::string> get_string_list(
+      const std::string& key, const std::vector<std::string>& fallback) const;
   // A list of numbers (e.g. a scheduler's trained_betas).
-  std::vector<double> get_double_list(const std::string& key,
-      const std::vector<double>& fallback) const;
+  std::vector<double> get_double_list(
+      const std::string& key, const std::vector<double>& fallback) const;
 };
 
 }  // namespace rip::io

@@ -39,8 +39,10 @@ std::shared_ptr<const MappedFile> MappedFile::open(const std::string& path) {
       file->owned_.resize(file->size_);
     } catch (const std::bad_alloc&) {
       ::close(fd);
-      throw rip::Error("'" + path + "' could not be memory-mapped and there is not enough "
-          "memory to read its " + std::to_string(file->size_) + " bytes");
+      throw rip::Error("'" + path +
+          "' could not be memory-mapped and there is not enough "
+          "memory to read its " +
+          std::to_string(file->size_) + " bytes");
     }
     uint64_t done = 0;
     while (done < file->size_) {
@@ -49,8 +51,8 @@ std::shared_ptr<const MappedFile> MappedFile::open(const std::string& path) {
       if (n <= 0) {
         const int err = errno;
         ::close(fd);
-        throw rip::Error("cannot read the weights file '" + path + "': " +
-            (n == 0 ? std::string("it shrank while being read") : std::strerror(err)));
+        throw rip::Error("cannot read the weights file '" + path +
+            "': " + (n == 0 ? std::string("it shrank while being read") : std::strerror(err)));
       }
       done += uint64_t(n);
     }
@@ -60,8 +62,8 @@ std::shared_ptr<const MappedFile> MappedFile::open(const std::string& path) {
   return file;
 }
 
-std::shared_ptr<const MappedFile> MappedFile::from_bytes(std::vector<uint8_t> bytes,
-    const std::string& name) {
+std::shared_ptr<const MappedFile> MappedFile::from_bytes(
+    std::vector<uint8_t> bytes, const std::string& name) {
   std::shared_ptr<MappedFile> file(new MappedFile());
   file->path_ = name;
   file->owned_ = std::move(bytes);

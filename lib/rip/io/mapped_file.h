@@ -24,8 +24,8 @@ class MappedFile {
   static std::shared_ptr<const MappedFile> open(const std::string& path);
   // Bytes already in memory (tests, fuzzing); name stands for the path in
   // messages.
-  static std::shared_ptr<const MappedFile> from_bytes(std::vector<uint8_t> bytes,
-      const std::string& name);
+  static std::shared_ptr<const MappedFile> from_bytes(
+      std::vector<uint8_t> bytes, const std::string& name);
   ~MappedFile();
   MappedFile(const MappedFile&) = delete;
   MappedFile& operator=(const MappedFile&) = delete;

@@ -35,13 +35,12 @@ VariantNames variant_names(const std::string& base, const std::string& variant) 
       base + "." + variant + ".safetensors"};
 }
 
-
 WeightFiles read_index(const fs::path& dir, const fs::path& index) {
   const nlohmann::json json = read_json(index);
   const auto map = json.is_object() ? json.find("weight_map") : json.end();
   if (map == json.end() || !map->is_object()) {
-    throw rip::Error("the shard index '" + index.string() +
-        "' has no \"weight_map\" object; re-download it");
+    throw rip::Error(
+        "the shard index '" + index.string() + "' has no \"weight_map\" object; re-download it");
   }
   WeightFiles out;
   out.index = index;
@@ -88,8 +87,8 @@ std::string join(const std::vector<std::string>& items, const std::string& sep) 
   return out;
 }
 
-[[noreturn]] void nothing_found(const fs::path& dir, const std::string& base,
-    const std::vector<std::string>& looked_for) {
+[[noreturn]] void nothing_found(
+    const fs::path& dir, const std::string& base, const std::vector<std::string>& looked_for) {
   // Say what is there instead, so the user knows what to fetch or pass.
   std::vector<std::string> bins, other_safetensors;
   std::error_code ec;
@@ -107,18 +106,17 @@ std::string join(const std::vector<std::string>& items, const std::string& sep) 
   }
   std::sort(bins.begin(), bins.end());
   std::sort(other_safetensors.begin(), other_safetensors.end());
-  std::string msg = "no weights found in '" + dir.string() + "': looked for " +
-      join(looked_for, ", ") + ".";
+  std::string msg =
+      "no weights found in '" + dir.string() + "': looked for " + join(looked_for, ", ") + ".";
   if (!other_safetensors.empty()) {
-    msg += " The folder has " + join(other_safetensors, ", ") +
-        ": if that is another variant of " + base +
-        " (e.g. <base>.bf16.safetensors), ask for that variant.";
+    msg += " The folder has " + join(other_safetensors, ", ") + ": if that is another variant of " +
+        base + " (e.g. <base>.bf16.safetensors), ask for that variant.";
   }
   if (!bins.empty()) {
     msg += " It has only PyTorch pickle files (" + join(bins, ", ") +
         "), which are not supported (loading them runs arbitrary code): download the "
-        ".safetensors files of this model instead (" + base + ".safetensors or " + base +
-        ".fp16.safetensors).";
+        ".safetensors files of this model instead (" +
+        base + ".safetensors or " + base + ".fp16.safetensors).";
   }
   if (other_safetensors.empty() && bins.empty()) {
     msg += " Download the model's weights into it (the whole diffusers folder).";
@@ -128,13 +126,13 @@ std::string join(const std::vector<std::string>& items, const std::string& sep) 
 
 }  // namespace
 
-WeightFiles find_weight_files(const fs::path& dir, const std::string& base,
-    const std::string& variant) {
+WeightFiles find_weight_files(
+    const fs::path& dir, const std::string& base, const std::string& variant) {
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) {
     throw rip::Error("the model folder '" + dir.string() +
-        "' does not exist or is not a folder (expected a diffusers component folder with " +
-        base + ".safetensors)");
+        "' does not exist or is not a folder (expected a diffusers component folder with " + base +
+        ".safetensors)");
   }
   // diffusers falls back to the plain files for a component without the
   // variant; we also fall back from the plain files to fp16 (see model_folder.h).

@@ -35,7 +35,7 @@ struct WeightFiles {
   std::filesystem::path index;                    // empty when not sharded
   std::map<std::string, std::string> weight_map;  // tensor -> shard file name
 };
-WeightFiles find_weight_files(const std::filesystem::path& component_dir,
-    const std::string& base, const std::string& variant);
+WeightFiles find_weight_files(const std::filesystem::path& component_dir, const std::string& base,
+    const std::string& variant);
 
 }  // namespace rip::io

@@ -33,14 +33,13 @@ constexpr uint64_t kMaxHeaderSize = 100'000'000;
 // destructor's work bounded.
 constexpr int kMaxJsonDepth = 16;
 
-constexpr DType kDTypes[] = {DType::Bool, DType::U8, DType::I8, DType::I16, DType::U16,
-    DType::F16, DType::BF16, DType::I32, DType::U32, DType::F32, DType::F64, DType::I64,
-    DType::U64};
+constexpr DType kDTypes[] = {DType::Bool, DType::U8, DType::I8, DType::I16, DType::U16, DType::F16,
+    DType::BF16, DType::I32, DType::U32, DType::F32, DType::F64, DType::I64, DType::U64};
 // In the format but not read here (no at::ScalarType in libtorch 1.13, and no
 // Stable Diffusion file uses them): named in the error so it is not mistaken
 // for corruption.
-constexpr const char* kOtherFormatDTypes[] = {"C64", "F8_E5M2", "F8_E4M3", "F8_E8M0",
-    "F8_E4M3FNUZ", "F8_E5M2FNUZ", "F4", "F6_E2M3", "F6_E3M2"};
+constexpr const char* kOtherFormatDTypes[] = {"C64", "F8_E5M2", "F8_E4M3", "F8_E8M0", "F8_E4M3FNUZ",
+    "F8_E5M2FNUZ", "F4", "F6_E2M3", "F6_E3M2"};
 
 std::string supported_dtype_list() {
   std::string out;
@@ -86,9 +85,8 @@ class HeaderParser {
           " the format allows (is it a safetensors file at all?)");
     }
     if (header_len > size_ - 8) {
-      truncated("its header is " + std::to_string(header_len) +
-          " bytes long but the file ends " + std::to_string(size_ - 8) +
-          " bytes after the 8-byte length");
+      truncated("its header is " + std::to_string(header_len) + " bytes long but the file ends " +
+          std::to_string(size_ - 8) + " bytes after the 8-byte length");
     }
     if (header_len == 0 || base_[8] != '{') {
       corrupt("the JSON header does not start with '{'");
@@ -118,7 +116,8 @@ class HeaderParser {
     static const char kLfs[] = "version https://git-lfs";
     const size_t n = sizeof(kLfs) - 1;
     if (size_ >= n && std::memcmp(base_, kLfs, n) == 0) {
-      throw rip::Error("'" + path_ + "' is a Git LFS pointer file, not the weights: fetch the "
+      throw rip::Error("'" + path_ +
+          "' is a Git LFS pointer file, not the weights: fetch the "
           "real file (`git lfs install && git lfs pull` in the model's clone, or download it "
           "again)");
     }
@@ -134,8 +133,8 @@ class HeaderParser {
         case json::parse_event_t::object_start:
         case json::parse_event_t::array_start:
           if (++depth > kMaxJsonDepth) {
-            corrupt("the JSON header nests deeper than " + std::to_string(kMaxJsonDepth) +
-                " levels");
+            corrupt(
+                "the JSON header nests deeper than " + std::to_string(kMaxJsonDepth) + " levels");
           }
           if (event == json::parse_event_t::object_start) keys_per_object.emplace_back();
           break;
@@ -143,17 +142,14 @@ class HeaderParser {
           --depth;
           keys_per_object.pop_back();
           break;
-        case json::parse_event_t::array_end:
-          --depth;
-          break;
+        case json::parse_event_t::array_end: --depth; break;
         case json::parse_event_t::key:
           if (!keys_per_object.back().insert(parsed.get<std::string>()).second) {
             corrupt("the JSON header has the key " + short_dump(parsed) + " twice" +
                 (depth == 1 ? " (two tensors with one name)" : ""));
           }
           break;
-        case json::parse_event_t::value:
-          break;
+        case json::parse_event_t::value: break;
       }
       return true;
     };
@@ -189,7 +185,8 @@ class HeaderParser {
 
   SafetensorsEntry read_entry(const std::string& name, const json& entry) const {
     const std::string what = "tensor '" + name + "'";
-    if (!entry.is_object()) corrupt(what + " is described by " + short_dump(entry) + ", not an object");
+    if (!entry.is_object())
+      corrupt(what + " is described by " + short_dump(entry) + ", not an object");
     SafetensorsEntry info;
     info.name = name;
 
@@ -275,8 +272,8 @@ class HeaderParser {
             "); convert the file to F32, F16 or BF16");
       }
     }
-    corrupt(what + " has the unknown dtype " + short_dump(json(name)) + " (known: " +
-        supported_dtype_list() + ")");
+    corrupt(what + " has the unknown dtype " + short_dump(json(name)) +
+        " (known: " + supported_dtype_list() + ")");
   }
 
   // The tensors must tile the byte buffer exactly, as the reference reader
@@ -285,9 +282,10 @@ class HeaderParser {
   void check_layout(const std::vector<SafetensorsEntry>& tensors) const {
     std::vector<const SafetensorsEntry*> by_offset;
     for (const auto& t : tensors) by_offset.push_back(&t);
-    std::sort(by_offset.begin(), by_offset.end(), [](const SafetensorsEntry* a, const SafetensorsEntry* b) {
-      return a->offset != b->offset ? a->offset < b->offset : a->nbytes < b->nbytes;
-    });
+    std::sort(by_offset.begin(), by_offset.end(),
+        [](const SafetensorsEntry* a, const SafetensorsEntry* b) {
+          return a->offset != b->offset ? a->offset < b->offset : a->nbytes < b->nbytes;
+        });
     uint64_t covered = buffer_start_;  // absolute offset reached so far
     const SafetensorsEntry* previous = nullptr;
     for (const SafetensorsEntry* t : by_offset) {
@@ -349,8 +347,8 @@ std::shared_ptr<const SafetensorsFile> SafetensorsFile::open(
   return st;
 }
 
-std::shared_ptr<const SafetensorsFile> SafetensorsFile::from_bytes(std::vector<uint8_t> bytes,
-    const std::string& name) {
+std::shared_ptr<const SafetensorsFile> SafetensorsFile::from_bytes(
+    std::vector<uint8_t> bytes, const std::string& name) {
   return open(MappedFile::from_bytes(std::move(bytes), name));
 }
 
@@ -364,8 +362,8 @@ const SafetensorsEntry* SafetensorsFile::find(const std::string& name) const {
   return it != tensors_.end() && it->name == name ? &*it : nullptr;
 }
 
-std::vector<uint8_t> serialize_safetensors(const std::vector<TensorData>& tensors,
-    const std::map<std::string, std::string>& metadata) {
+std::vector<uint8_t> serialize_safetensors(
+    const std::vector<TensorData>& tensors, const std::map<std::string, std::string>& metadata) {
   // Written by hand (not through nlohmann::json, whose objects sort their
   // keys) so that entries keep the caller's order; the JSON string escaping
   // is nlohmann's.
@@ -379,11 +377,14 @@ std::vector<uint8_t> serialize_safetensors(const std::vector<TensorData>& tensor
   std::set<std::string> names;
   uint64_t offset = 0;
   for (const auto& t : tensors) {
-    if (t.name == "__metadata__") throw rip::Error("safetensors writer: \"__metadata__\" is not a tensor name");
-    if (!names.insert(t.name).second) throw rip::Error("safetensors writer: tensor '" + t.name + "' given twice");
+    if (t.name == "__metadata__")
+      throw rip::Error("safetensors writer: \"__metadata__\" is not a tensor name");
+    if (!names.insert(t.name).second)
+      throw rip::Error("safetensors writer: tensor '" + t.name + "' given twice");
     uint64_t numel = 1;
     for (int64_t d : t.shape) {
-      if (d < 0) throw rip::Error("safetensors writer: tensor '" + t.name + "' has a negative dimension");
+      if (d < 0)
+        throw rip::Error("safetensors writer: tensor '" + t.name + "' has a negative dimension");
       numel *= uint64_t(d);
     }
     if (numel * dtype_size(t.dtype) != t.bytes.size()) {
@@ -392,9 +393,9 @@ std::vector<uint8_t> serialize_safetensors(const std::vector<TensorData>& tensor
           " and shape " + shape_string(t.shape) + " need " +
           std::to_string(numel * dtype_size(t.dtype)));
     }
-    header += quoted(t.name) + ":{\"dtype\":\"" + dtype_name(t.dtype) + "\",\"shape\":" +
-        json(t.shape).dump() + ",\"data_offsets\":[" + std::to_string(offset) + "," +
-        std::to_string(offset + t.bytes.size()) + "]},";
+    header += quoted(t.name) + ":{\"dtype\":\"" + dtype_name(t.dtype) +
+        "\",\"shape\":" + json(t.shape).dump() + ",\"data_offsets\":[" + std::to_string(offset) +
+        "," + std::to_string(offset + t.bytes.size()) + "]},";
     offset += t.bytes.size();
   }
   if (header.back() == ',') header.pop_back();

@@ -24,7 +24,7 @@ struct SafetensorsEntry {
   std::string name;
   DType dtype = DType::F32;
   std::vector<int64_t> shape;
-  uint64_t offset = 0;   // absolute byte offset in the file
+  uint64_t offset = 0;  // absolute byte offset in the file
   uint64_t nbytes = 0;
   int64_t numel() const;
 };
@@ -37,15 +37,15 @@ class SafetensorsFile {
   static std::shared_ptr<const SafetensorsFile> open(std::shared_ptr<const MappedFile> file);
   // Validates an in-memory image of a file (tests, fuzzing). name is used in
   // error messages.
-  static std::shared_ptr<const SafetensorsFile> from_bytes(std::vector<uint8_t> bytes,
-      const std::string& name);
+  static std::shared_ptr<const SafetensorsFile> from_bytes(
+      std::vector<uint8_t> bytes, const std::string& name);
   SafetensorsFile(const SafetensorsFile&) = delete;
   SafetensorsFile& operator=(const SafetensorsFile&) = delete;
 
   const std::string& path() const { return file_->path(); }
-  uint64_t size() const { return file_->size(); }  // bytes in the file
+  uint64_t size() const { return file_->size(); }                            // bytes in the file
   const std::vector<SafetensorsEntry>& tensors() const { return tensors_; }  // by name
-  const SafetensorsEntry* find(const std::string& name) const;  // nullptr if absent
+  const SafetensorsEntry* find(const std::string& name) const;               // nullptr if absent
   // Start of the tensor's bytes (valid while the file lives).
   const uint8_t* data(const SafetensorsEntry& info) const { return file_->data() + info.offset; }
   const std::map<std::string, std::string>& metadata() const { return metadata_; }

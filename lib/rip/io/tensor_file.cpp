@@ -13,9 +13,7 @@
 
 namespace rip::io {
 
-const char*
-tensor_file_format_name(TensorFileFormat format)
-{
+const char* tensor_file_format_name(TensorFileFormat format) {
   switch (format) {
     case TensorFileFormat::TorchZip: return "PyTorch zip";
     case TensorFileFormat::TorchLegacy: return "legacy PyTorch";
@@ -24,12 +22,9 @@ tensor_file_format_name(TensorFileFormat format)
   return "?";
 }
 
-int64_t
-TensorEntry::numel() const
-{
+int64_t TensorEntry::numel() const {
   int64_t n = 1;
-  for (int64_t d : shape)
-    n *= d;
+  for (int64_t d : shape) n *= d;
   return n;
 }
 
@@ -69,31 +64,22 @@ struct TensorFile::Impl {
   void parse_legacy();
   void parse_safetensors();
   void take_state_dict(const PickleResult& r);
-  [[noreturn]] void fail(const std::string& msg) const
-  {
-    throw Error(path + ": " + msg);
-  }
+  [[noreturn]] void fail(const std::string& msg) const { throw Error(path + ": " + msg); }
 };
 
 namespace {
 
-bool
-starts_with(const uint8_t* p, uint64_t n, const char* magic, size_t m)
-{
+bool starts_with(const uint8_t* p, uint64_t n, const char* magic, size_t m) {
   return n >= m && std::memcmp(p, magic, m) == 0;
 }
 
-
 }  // namespace
 
-void
-TensorFile::Impl::take_state_dict(const PickleResult& r)
-{
+void TensorFile::Impl::take_state_dict(const PickleResult& r) {
   storages = r.storages;
   std::unordered_set<std::string> seen;
   for (const auto& [name, t] : r.tensors) {
-    if (!seen.insert(name).second)
-      fail("tensor '" + name + "' appears twice");
+    if (!seen.insert(name).second) fail("tensor '" + name + "' appears twice");
     TensorEntry e;
     e.name = name;
     e.dtype = storages[t.storage].dtype;
@@ -103,9 +89,7 @@ TensorFile::Impl::take_state_dict(const PickleResult& r)
   }
 }
 
-void
-TensorFile::Impl::parse_zip()
-{
+void TensorFile::Impl::parse_zip() {
   zip = read_zip_directory(base, size, path);
   // torch names every entry <archive>/...; the archive folder is the
   // file's stem at save time, so find it through data.pkl.
@@ -114,8 +98,7 @@ TensorFile::Impl::parse_zip()
   for (const auto& e : zip) {
     const std::string suffix = "/data.pkl";
     if (e.name.size() > suffix.size() &&
-        e.name.compare(e.name.size() - suffix.size(), suffix.size(),
-            suffix) == 0 &&
+        e.name.compare(e.name.size() - suffix.size(), suffix.size(), suffix) == 0 &&
         e.name.find('/') == e.name.size() - suffix.size()) {
       prefix = e.name.substr(0, e.name.size() - suffix.size());
       pkl = &e;
@@ -123,19 +106,19 @@ TensorFile::Impl::parse_zip()
     }
   }
   if (!pkl)
-    fail("zip archive without <folder>/data.pkl: not a checkpoint written "
+    fail(
+        "zip archive without <folder>/data.pkl: not a checkpoint written "
         "by torch.save");
   std::unordered_map<std::string, size_t> entry_index;
-  for (size_t k = 0; k < zip.size(); k++)
-    entry_index.emplace(zip[k].name, k);
+  for (size_t k = 0; k < zip.size(); k++) entry_index.emplace(zip[k].name, k);
   std::vector<uint8_t> scratch;
   auto it = entry_index.find(prefix + "/byteorder");
   if (it != entry_index.end()) {
     const ZipEntry& e = zip[it->second];
     const uint8_t* p = zip_entry_bytes(base, size, e, scratch, path);
-    if (std::string(reinterpret_cast<const char*>(p), size_t(e.size)) !=
-        "little")
-      fail("the tensors are stored big-endian; re-save the checkpoint on a "
+    if (std::string(reinterpret_cast<const char*>(p), size_t(e.size)) != "little")
+      fail(
+          "the tensors are stored big-endian; re-save the checkpoint on a "
           "little-endian machine");
   }
   const uint8_t* p = zip_entry_bytes(base, size, *pkl, scratch, path);
@@ -145,15 +128,13 @@ TensorFile::Impl::parse_zip()
   for (const auto& s : storages) {
     auto entry = entry_index.find(prefix + "/data/" + s.key);
     if (entry == entry_index.end())
-      fail("storage '" + s.key + "' has no entry " + prefix + "/data/" +
-          s.key + " in the archive; the file is incomplete");
+      fail("storage '" + s.key + "' has no entry " + prefix + "/data/" + s.key +
+          " in the archive; the file is incomplete");
     storage_entry.push_back(entry->second);
   }
 }
 
-void
-TensorFile::Impl::parse_legacy()
-{
+void TensorFile::Impl::parse_legacy() {
   // 0x1950a86a20f9469cfc6c, little-endian, as pickle LONG1 holds it.
   static const std::vector<uint8_t> kMagic = {
       0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19};
@@ -161,7 +142,8 @@ TensorFile::Impl::parse_legacy()
   Unpickler magic(base, n, path);
   size_t pos = magic.load(0);
   if (!magic.is_big_int_bytes(kMagic))
-    fail("starts with a pickle but not with torch's magic number: not a "
+    fail(
+        "starts with a pickle but not with torch's magic number: not a "
         "PyTorch checkpoint");
   Unpickler proto(base, n, path);
   pos = proto.load(pos);
@@ -171,7 +153,8 @@ TensorFile::Impl::parse_legacy()
   Unpickler sys(base, n, path);
   pos = sys.load(pos);
   if (!sys.dict_bool("little_endian", true))
-    fail("the tensors are stored big-endian; re-save the checkpoint on a "
+    fail(
+        "the tensors are stored big-endian; re-save the checkpoint on a "
         "little-endian machine");
   Unpickler main(base, n, path);
   pos = main.load(pos);
@@ -181,33 +164,26 @@ TensorFile::Impl::parse_legacy()
   // The raw storages follow in the order of the key list.
   uint64_t at = pos;
   std::unordered_map<std::string, const PickledStorage*> by_key;
-  for (const auto& candidate : storages)
-    by_key.emplace(candidate.key, &candidate);
+  for (const auto& candidate : storages) by_key.emplace(candidate.key, &candidate);
   for (const std::string& key : keys.as_string_list()) {
     auto found = by_key.find(key);
     const PickledStorage* s = found == by_key.end() ? nullptr : found->second;
-    if (!s)
-      fail("storage '" + key + "' is listed but no tensor uses it");
-    if (size - at < 8)
-      fail("truncated: storage '" + key + "' is missing");
+    if (!s) fail("storage '" + key + "' is listed but no tensor uses it");
+    if (size - at < 8) fail("truncated: storage '" + key + "' is missing");
     const uint64_t count = load_le(base + at, 8);
     const uint64_t es = dtype_size(s->dtype);
     if (count > (size - at - 8) / es)
-      fail("truncated: storage '" + key + "' needs " +
-          std::to_string(count) + " elements of " + std::to_string(es) +
-          " bytes, the file ends before");
+      fail("truncated: storage '" + key + "' needs " + std::to_string(count) + " elements of " +
+          std::to_string(es) + " bytes, the file ends before");
     if (!legacy.emplace(key, Span{at + 8, count}).second)
       fail("storage '" + key + "' is listed twice");
     at += 8 + count * es;
   }
   for (const auto& s : storages)
-    if (!legacy.count(s.key))
-      fail("storage '" + s.key + "' has no data in the file");
+    if (!legacy.count(s.key)) fail("storage '" + s.key + "' has no data in the file");
 }
 
-void
-TensorFile::Impl::parse_safetensors()
-{
+void TensorFile::Impl::parse_safetensors() {
   st = SafetensorsFile::open(file);
   for (const SafetensorsEntry& info : st->tensors()) {
     TensorEntry e;
@@ -219,24 +195,23 @@ TensorFile::Impl::parse_safetensors()
   }
 }
 
-void
-TensorFile::Impl::parse()
-{
-  if (starts_with(base, size, "PK\x03\x04", 4) ||
-      starts_with(base, size, "PK\x05\x06", 4)) {
+void TensorFile::Impl::parse() {
+  if (starts_with(base, size, "PK\x03\x04", 4) || starts_with(base, size, "PK\x05\x06", 4)) {
     format = TensorFileFormat::TorchZip;
     parse_zip();
   } else if (size >= 2 && base[0] == 0x80) {
     format = TensorFileFormat::TorchLegacy;
     parse_legacy();
   } else if (size > 262 && std::memcmp(base + 257, "ustar", 5) == 0) {
-    fail("this is the tar checkpoint format of torch before 0.4, which is "
+    fail(
+        "this is the tar checkpoint format of torch before 0.4, which is "
         "not supported: load it with torch and re-save it with torch.save");
   } else if (size >= 10 && load_le(base, 8) <= size - 8 && base[8] == '{') {
     format = TensorFileFormat::Safetensors;
     parse_safetensors();
   } else {
-    fail("not a PyTorch checkpoint (zip or legacy .pth) nor a safetensors "
+    fail(
+        "not a PyTorch checkpoint (zip or legacy .pth) nor a safetensors "
         "file");
   }
 }
@@ -244,23 +219,19 @@ TensorFile::Impl::parse()
 TensorFile::TensorFile(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 TensorFile::~TensorFile() = default;
 
-std::shared_ptr<const TensorFile>
-TensorFile::open(const std::string& path)
-{
+std::shared_ptr<const TensorFile> TensorFile::open(const std::string& path) {
   return open(MappedFile::open(path));
 }
 
-std::shared_ptr<const TensorFile>
-TensorFile::from_bytes(std::vector<uint8_t> bytes, const std::string& name)
-{
+std::shared_ptr<const TensorFile> TensorFile::from_bytes(
+    std::vector<uint8_t> bytes, const std::string& name) {
   return open(MappedFile::from_bytes(std::move(bytes), name));
 }
 
-std::shared_ptr<const TensorFile>
-TensorFile::open(std::shared_ptr<const MappedFile> file)
-{
+std::shared_ptr<const TensorFile> TensorFile::open(std::shared_ptr<const MappedFile> file) {
   if (file->size() == 0)
-    throw Error("the weight file " + file->path() + " is empty (an "
+    throw Error("the weight file " + file->path() +
+        " is empty (an "
         "interrupted download?)");
   auto impl = std::make_unique<Impl>();
   impl->path = file->path();
@@ -268,58 +239,42 @@ TensorFile::open(std::shared_ptr<const MappedFile> file)
   impl->size = file->size();
   impl->file = std::move(file);
   impl->parse();
-  for (size_t k = 0; k < impl->tensors.size(); k++)
-    impl->by_name.emplace(impl->tensors[k].name, k);
+  for (size_t k = 0; k < impl->tensors.size(); k++) impl->by_name.emplace(impl->tensors[k].name, k);
   return std::shared_ptr<const TensorFile>(new TensorFile(std::move(impl)));
 }
 
-const std::string&
-TensorFile::path() const
-{
+const std::string& TensorFile::path() const {
   return impl_->path;
 }
 
-TensorFileFormat
-TensorFile::format() const
-{
+TensorFileFormat TensorFile::format() const {
   return impl_->format;
 }
 
-uint64_t
-TensorFile::size() const
-{
+uint64_t TensorFile::size() const {
   return impl_->size;
 }
 
-const std::map<std::string, std::string>&
-TensorFile::metadata() const
-{
+const std::map<std::string, std::string>& TensorFile::metadata() const {
   static const std::map<std::string, std::string> none;
   return impl_->st ? impl_->st->metadata() : none;
 }
 
-const std::vector<TensorEntry>&
-TensorFile::tensors() const
-{
+const std::vector<TensorEntry>& TensorFile::tensors() const {
   return impl_->tensors;
 }
 
-const TensorEntry*
-TensorFile::find(const std::string& name) const
-{
+const TensorEntry* TensorFile::find(const std::string& name) const {
   auto it = impl_->by_name.find(name);
   return it == impl_->by_name.end() ? nullptr : &impl_->tensors[it->second];
 }
 
-TensorFile::Impl::Located
-TensorFile::Impl::locate(const TensorEntry& tensor,
-    std::vector<uint8_t>& scratch) const
-{
+TensorFile::Impl::Located TensorFile::Impl::locate(
+    const TensorEntry& tensor, std::vector<uint8_t>& scratch) const {
   const size_t index = size_t(&tensor - tensors.data());
   if (&tensor < tensors.data() || index >= tensors.size())
     throw Error(path + ": read() of a tensor of another file");
-  if (format == TensorFileFormat::Safetensors)
-    return {st->data(*st_info[index]), true, true};
+  if (format == TensorFileFormat::Safetensors) return {st->data(*st_info[index]), true, true};
   const size_t es = dtype_size(tensor.dtype);
   const PickledTensor& t = pickled[index];
   const PickledStorage& s = storages[t.storage];
@@ -339,43 +294,37 @@ TensorFile::Impl::locate(const TensorEntry& tensor,
   }
   if (s.offset + s.numel > root_numel)
     throw Error(path + ": tensor '" + tensor.name + "' needs " +
-        std::to_string(s.offset + s.numel) + " elements of storage '" +
-        s.key + "', the file holds " + std::to_string(root_numel) +
-        "; the file is truncated or corrupt");
+        std::to_string(s.offset + s.numel) + " elements of storage '" + s.key +
+        "', the file holds " + std::to_string(root_numel) + "; the file is truncated or corrupt");
   // Overlapping (broadcast) strides would address more elements than the
   // storage holds; a state dict never has them and refusing them keeps a
   // hostile file from asking for huge buffers.
   if (uint64_t(tensor.numel()) > s.numel)
-    throw Error(path + ": tensor '" + tensor.name + "' has more elements "
+    throw Error(path + ": tensor '" + tensor.name +
+        "' has more elements "
         "than its storage (overlapping strides are not supported)");
   bool contiguous = true;
   int64_t expect = 1;
   for (size_t d = t.shape.size(); d-- > 0;) {
-    if (t.shape[d] != 1 && t.stride[d] != expect)
-      contiguous = false;
+    if (t.shape[d] != 1 && t.stride[d] != expect) contiguous = false;
     expect *= t.shape[d];
   }
   return {root + (s.offset + t.offset) * es, contiguous, in_mapping};
 }
 
-const uint8_t*
-TensorFile::view(const TensorEntry& tensor) const
-{
+const uint8_t* TensorFile::view(const TensorEntry& tensor) const {
   std::vector<uint8_t> scratch;
   const Impl::Located at = impl_->locate(tensor, scratch);
   return at.contiguous && at.in_mapping ? at.first : nullptr;
 }
 
-std::vector<uint8_t>
-TensorFile::read(const TensorEntry& tensor) const
-{
+std::vector<uint8_t> TensorFile::read(const TensorEntry& tensor) const {
   std::vector<uint8_t> scratch;
   const Impl::Located at = impl_->locate(tensor, scratch);
   const size_t es = dtype_size(tensor.dtype);
   const uint64_t numel = uint64_t(tensor.numel());
   std::vector<uint8_t> out(size_t(numel * es));
-  if (numel == 0)
-    return out;
+  if (numel == 0) return out;
   // pickle.cpp checked that every element the strides reach lies inside the
   // storage view.
   if (at.contiguous) {
@@ -386,24 +335,20 @@ TensorFile::read(const TensorEntry& tensor) const
   std::vector<int64_t> idx(t.shape.size(), 0);
   for (uint64_t k = 0; k < numel; k++) {
     uint64_t off = 0;
-    for (size_t d = 0; d < idx.size(); d++)
-      off += uint64_t(idx[d]) * uint64_t(t.stride[d]);
+    for (size_t d = 0; d < idx.size(); d++) off += uint64_t(idx[d]) * uint64_t(t.stride[d]);
     std::memcpy(out.data() + k * es, at.first + off * es, es);
     for (size_t d = idx.size(); d-- > 0;) {
-      if (++idx[d] < t.shape[d])
-        break;
+      if (++idx[d] < t.shape[d]) break;
       idx[d] = 0;
     }
   }
   return out;
 }
 
-std::vector<float>
-TensorFile::read_float(const TensorEntry& tensor) const
-{
+std::vector<float> TensorFile::read_float(const TensorEntry& tensor) const {
   if (!dtype_is_float(tensor.dtype))
-    throw Error(impl_->path + ": tensor '" + tensor.name + "' holds " +
-        dtype_name(tensor.dtype) + " values, expected floating point "
+    throw Error(impl_->path + ": tensor '" + tensor.name + "' holds " + dtype_name(tensor.dtype) +
+        " values, expected floating point "
         "weights");
   const std::vector<uint8_t> raw = read(tensor);
   return to_float32(tensor.dtype, raw.data(), size_t(tensor.numel()));

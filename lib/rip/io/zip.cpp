@@ -20,33 +20,27 @@ constexpr uint32_t kEnd64Sig = 0x06064b50;
 constexpr uint32_t kEnd64LocatorSig = 0x07064b50;
 constexpr uint64_t kMaxEntries = 1u << 20;
 
-[[noreturn]] void
-corrupt(const std::string& what, const std::string& msg)
-{
-  throw Error(what + ": broken zip archive: " + msg + "; the file is "
+[[noreturn]] void corrupt(const std::string& what, const std::string& msg) {
+  throw Error(what + ": broken zip archive: " + msg +
+      "; the file is "
       "truncated or corrupt (download it again)");
 }
 
 // Replaces 0xFFFFFFFF fields with their zip64 extra-field values, in the
 // order the format fixes: size, compressed size, local header offset.
-void
-apply_zip64(const uint8_t* extra, uint64_t n, uint64_t& size,
-    uint64_t& compressed, uint64_t& local, const std::string& what)
-{
+void apply_zip64(const uint8_t* extra, uint64_t n, uint64_t& size, uint64_t& compressed,
+    uint64_t& local, const std::string& what) {
   uint64_t pos = 0;
   while (pos + 4 <= n) {
     const uint64_t id = load_le(extra + pos, 2);
     const uint64_t len = load_le(extra + pos + 2, 2);
     pos += 4;
-    if (len > n - pos)
-      corrupt(what, "extra field runs past its entry");
+    if (len > n - pos) corrupt(what, "extra field runs past its entry");
     if (id == 1) {
       uint64_t p = pos;
       for (uint64_t* field : {&size, &compressed, &local}) {
-        if (*field != 0xffffffffu)
-          continue;
-        if (p + 8 > pos + len)
-          corrupt(what, "zip64 field missing");
+        if (*field != 0xffffffffu) continue;
+        if (p + 8 > pos + len) corrupt(what, "zip64 field missing");
         *field = load_le(extra + p, 8);
         p += 8;
       }
@@ -57,26 +51,21 @@ apply_zip64(const uint8_t* extra, uint64_t n, uint64_t& size,
 
 }  // namespace
 
-std::vector<ZipEntry>
-read_zip_directory(const uint8_t* data, uint64_t size, const std::string& what)
-{
-  if (size < 22)
-    corrupt(what, "too short for a zip end record");
+std::vector<ZipEntry> read_zip_directory(
+    const uint8_t* data, uint64_t size, const std::string& what) {
+  if (size < 22) corrupt(what, "too short for a zip end record");
   // The end record is the last 22 bytes plus a comment of at most 64 KiB.
   uint64_t end = size - 22;
   const uint64_t lowest = size > 22 + 65535 ? size - 22 - 65535 : 0;
   for (;;) {
-    if (load_le(data + end, 4) == kEndSig)
-      break;
-    if (end == lowest)
-      corrupt(what, "no end-of-central-directory record");
+    if (load_le(data + end, 4) == kEndSig) break;
+    if (end == lowest) corrupt(what, "no end-of-central-directory record");
     end--;
   }
   uint64_t count = load_le(data + end + 10, 2);
   uint64_t cd_size = load_le(data + end + 12, 4);
   uint64_t cd_offset = load_le(data + end + 16, 4);
-  if (count == 0xffff || cd_size == 0xffffffffu ||
-      cd_offset == 0xffffffffu) {
+  if (count == 0xffff || cd_size == 0xffffffffu || cd_offset == 0xffffffffu) {
     // zip64: a locator just before the end record points at the real one.
     if (end < 20 || load_le(data + end - 20, 4) != kEnd64LocatorSig)
       corrupt(what, "zip64 locator missing");
@@ -87,8 +76,7 @@ read_zip_directory(const uint8_t* data, uint64_t size, const std::string& what)
     cd_size = load_le(data + rec + 40, 8);
     cd_offset = load_le(data + rec + 48, 8);
   }
-  if (!inside(cd_offset, cd_size, size))
-    corrupt(what, "central directory outside the file");
+  if (!inside(cd_offset, cd_size, size)) corrupt(what, "central directory outside the file");
   if (count > kMaxEntries || count > cd_size / 46 + 1)
     corrupt(what, "implausible entry count " + std::to_string(count));
 
@@ -98,8 +86,7 @@ read_zip_directory(const uint8_t* data, uint64_t size, const std::string& what)
   const uint64_t cd_end = cd_offset + cd_size;
   for (uint64_t k = 0; k < count; k++) {
     if (!inside(pos, 46, cd_end) || load_le(data + pos, 4) != kCentralSig)
-      corrupt(what, "central directory entry " + std::to_string(k) +
-          " is damaged");
+      corrupt(what, "central directory entry " + std::to_string(k) + " is damaged");
     const uint8_t* h = data + pos;
     const uint64_t flags = load_le(h + 8, 2);
     ZipEntry e;
@@ -112,19 +99,21 @@ read_zip_directory(const uint8_t* data, uint64_t size, const std::string& what)
     const uint64_t comment_len = load_le(h + 32, 2);
     uint64_t local = load_le(h + 42, 4);
     if (!inside(pos + 46, name_len + extra_len + comment_len, cd_end))
-      corrupt(what, "central directory entry " + std::to_string(k) +
-          " runs past the directory");
+      corrupt(what, "central directory entry " + std::to_string(k) + " runs past the directory");
     e.name.assign(reinterpret_cast<const char*>(h + 46), size_t(name_len));
-    apply_zip64(h + 46 + name_len, extra_len, e.size, e.compressed_size,
-        local, what);
+    apply_zip64(h + 46 + name_len, extra_len, e.size, e.compressed_size, local, what);
     pos += 46 + name_len + extra_len + comment_len;
 
     if (flags & 1)
-      throw Error(what + ": zip entry '" + e.name + "' is encrypted; "
+      throw Error(what + ": zip entry '" + e.name +
+          "' is encrypted; "
           "checkpoints are never encrypted: use the original file");
     if (e.method != 0 && e.method != 8)
-      throw Error(what + ": zip entry '" + e.name + "' uses compression "
-          "method " + std::to_string(e.method) + "; only stored (as "
+      throw Error(what + ": zip entry '" + e.name +
+          "' uses compression "
+          "method " +
+          std::to_string(e.method) +
+          "; only stored (as "
           "torch.save writes) and deflate are supported: re-save it with "
           "torch.save or re-zip it with `zip -0`");
     if (e.method == 0 && e.compressed_size != e.size)
@@ -143,18 +132,15 @@ read_zip_directory(const uint8_t* data, uint64_t size, const std::string& what)
   return entries;
 }
 
-const uint8_t*
-zip_entry_bytes(const uint8_t* data, uint64_t size, const ZipEntry& e,
-    std::vector<uint8_t>& scratch, const std::string& what)
-{
+const uint8_t* zip_entry_bytes(const uint8_t* data, uint64_t size, const ZipEntry& e,
+    std::vector<uint8_t>& scratch, const std::string& what) {
   if (!inside(e.data_offset, e.compressed_size, size))
     corrupt(what, "entry '" + e.name + "' runs past the end of the file");
   const uint8_t* bytes = data + e.data_offset;
   if (e.method == 8) {
     // Deflate expands at most ~1032:1; refuse sizes no stream can reach
     // before allocating them.
-    if (e.size > e.compressed_size * 1100 + 1024 ||
-        e.size > (uint64_t(1) << 40))
+    if (e.size > e.compressed_size * 1100 + 1024 || e.size > (uint64_t(1) << 40))
       corrupt(what, "entry '" + e.name + "' claims an impossible size");
     scratch.assign(size_t(e.size), 0);
     z_stream zs{};
@@ -179,8 +165,7 @@ zip_entry_bytes(const uint8_t* data, uint64_t size, const ZipEntry& e,
       out_left -= out_n - zs.avail_out;
       if (rc == Z_OK && zs.avail_in == in_n && zs.avail_out == out_n)
         rc = Z_DATA_ERROR;  // no progress: truncated stream
-      if (rc == Z_BUF_ERROR)
-        rc = Z_DATA_ERROR;
+      if (rc == Z_BUF_ERROR) rc = Z_DATA_ERROR;
     }
     inflateEnd(&zs);
     if (rc != Z_STREAM_END || out_left != 0)
@@ -193,8 +178,7 @@ zip_entry_bytes(const uint8_t* data, uint64_t size, const ZipEntry& e,
     crc = crc32(crc, bytes + done, n);
     done += n;
   }
-  if (uint32_t(crc) != e.crc)
-    corrupt(what, "entry '" + e.name + "' fails its CRC-32 check");
+  if (uint32_t(crc) != e.crc) corrupt(what, "entry '" + e.name + "' fails its CRC-32 check");
   return bytes;
 }
 

@@ -25,13 +25,12 @@ struct ZipEntry {
 
 // Parses the central directory and each entry's local header. `what` names
 // the file in errors.
-std::vector<ZipEntry> read_zip_directory(const uint8_t* data, uint64_t size,
-    const std::string& what);
+std::vector<ZipEntry> read_zip_directory(
+    const uint8_t* data, uint64_t size, const std::string& what);
 
 // The entry's bytes: a pointer into `data` for stored entries, or into
 // `scratch` (filled here) for deflated ones. Verifies the CRC-32.
-const uint8_t* zip_entry_bytes(const uint8_t* data, uint64_t size,
-    const ZipEntry& entry, std::vector<uint8_t>& scratch,
-    const std::string& what);
+const uint8_t* zip_entry_bytes(const uint8_t* data, uint64_t size, const ZipEntry& entry,
+    std::vector<uint8_t>& scratch, const std::string& what);
 
 }  // namespace rip::io

@@ -19,8 +19,7 @@
 using rip::lpips::Lpips;
 
 struct RipLpipsModel {
-  explicit RipLpipsModel(Lpips m) : model(std::move(m)),
-      description(model.description()) {}
+  explicit RipLpipsModel(Lpips m) : model(std::move(m)), description(model.description()) {}
   Lpips model;
   std::string description;
   rip::lpips::LpipsFeatures reference;
@@ -28,18 +27,13 @@ struct RipLpipsModel {
 
 namespace {
 
-void
-set_error(char* err, size_t size, const char* msg)
-{
-  if (err && size)
-    std::snprintf(err, size, "%s", msg);
+void set_error(char* err, size_t size, const char* msg) {
+  if (err && size) std::snprintf(err, size, "%s", msg);
 }
 
 // Runs f, turning any exception into a message; 0 on success.
 template <typename F>
-int
-guarded(char* err, size_t size, F&& f)
-{
+int guarded(char* err, size_t size, F&& f) {
   try {
     f();
     return 0;
@@ -51,20 +45,15 @@ guarded(char* err, size_t size, F&& f)
   return -1;
 }
 
-at::Tensor
-image(const uint8_t* rgb, int width, int height, size_t stride)
-{
+at::Tensor image(const uint8_t* rgb, int width, int height, size_t stride) {
   if (!rgb || width <= 0 || height <= 0 || stride < size_t(width) * 3)
     throw rip::Error("LPIPS got an empty or malformed image");
   const cv::Mat m(height, width, CV_8UC3, const_cast<uint8_t*>(rgb), stride);
   return rip::lpips::image_to_tensor(m);
 }
 
-RipLpipsModel*
-create(const char* net, const char* version, const char* weights_dir,
-    const char* backbone_file, const char* lin_file, char* err,
-    size_t err_size)
-{
+RipLpipsModel* create(const char* net, const char* version, const char* weights_dir,
+    const char* backbone_file, const char* lin_file, char* err, size_t err_size) {
   RipLpipsModel* out = nullptr;
   auto str = [](const char* s) { return std::string(s ? s : ""); };
   guarded(err, err_size, [&] {
@@ -72,8 +61,7 @@ create(const char* net, const char* version, const char* weights_dir,
     rip::keep_freed_memory();
     rip::lpips::LoadOptions o;
     o.net = rip::lpips::parse_net(str(net));
-    o.version = rip::lpips::parse_version(str(version).empty() ? "0.1" :
-        str(version));
+    o.version = rip::lpips::parse_version(str(version).empty() ? "0.1" : str(version));
     o.weights_dir = str(weights_dir);
     o.backbone_file = str(backbone_file);
     o.lin_file = str(lin_file);
@@ -82,40 +70,28 @@ create(const char* net, const char* version, const char* weights_dir,
   return out;
 }
 
-void
-destroy(RipLpipsModel* model)
-{
+void destroy(RipLpipsModel* model) {
   delete model;
 }
 
-const char*
-describe(RipLpipsModel* model)
-{
+const char* describe(RipLpipsModel* model) {
   return model->description.c_str();
 }
 
-int
-set_reference(RipLpipsModel* model, const uint8_t* rgb, int width,
-    int height, size_t stride, char* err, size_t err_size)
-{
-  return guarded(err, err_size, [&] {
-    model->reference = model->model.features(image(rgb, width, height,
-        stride));
-  });
+int set_reference(RipLpipsModel* model, const uint8_t* rgb, int width, int height, size_t stride,
+    char* err, size_t err_size) {
+  return guarded(err, err_size,
+      [&] { model->reference = model->model.features(image(rgb, width, height, stride)); });
 }
 
-int
-distance(RipLpipsModel* model, const uint8_t* rgb, int width, int height,
-    size_t stride, double* out, float* map, char* err, size_t err_size)
-{
+int distance(RipLpipsModel* model, const uint8_t* rgb, int width, int height, size_t stride,
+    double* out, float* map, char* err, size_t err_size) {
   return guarded(err, err_size, [&] {
-    if (model->reference.taps.empty())
-      throw rip::Error("LPIPS has no reference image yet");
+    if (model->reference.taps.empty()) throw rip::Error("LPIPS has no reference image yet");
     if (model->reference.width != width || model->reference.height != height)
       throw rip::Error("LPIPS compares images of the reference's size (" +
-          std::to_string(model->reference.width) + "x" +
-          std::to_string(model->reference.height) + "), got " +
-          std::to_string(width) + "x" + std::to_string(height));
+          std::to_string(model->reference.width) + "x" + std::to_string(model->reference.height) +
+          "), got " + std::to_string(width) + "x" + std::to_string(height));
     rip::lpips::ForwardOptions o;
     o.spatial = map != nullptr;
     auto f = model->model.features(image(rgb, width, height, stride), o);
@@ -123,20 +99,17 @@ distance(RipLpipsModel* model, const uint8_t* rgb, int width, int height,
     *out = r.distance.item<double>();
     if (map) {
       at::Tensor m = r.spatial.contiguous();
-      std::memcpy(map, m.data_ptr<float>(), size_t(width) * height *
-          sizeof(float));
+      std::memcpy(map, m.data_ptr<float>(), size_t(width) * height * sizeof(float));
     }
   });
 }
 
-const RipLpipsBackendApi api = {RIP_LPIPS_BACKEND_ABI,
-    sizeof(RipLpipsBackendApi), create, destroy, describe, set_reference,
-    distance};
+const RipLpipsBackendApi api = {RIP_LPIPS_BACKEND_ABI, sizeof(RipLpipsBackendApi), create, destroy,
+    describe, set_reference, distance};
 
 }  // namespace
 
-extern "C" __attribute__((visibility("default"))) const RipLpipsBackendApi*
-rip_lpips_backend_api(void)
-{
+extern "C" __attribute__((visibility("default"))) const RipLpipsBackendApi* rip_lpips_backend_api(
+    void) {
   return &api;
 }

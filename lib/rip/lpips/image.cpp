@@ -12,16 +12,13 @@
 
 namespace rip::lpips {
 
-at::Tensor
-image_to_tensor(const cv::Mat& rgb)
-{
+at::Tensor image_to_tensor(const cv::Mat& rgb) {
   if (rgb.empty() || rgb.type() != CV_8UC3)
     throw Error("LPIPS takes 8-bit RGB images (3 channels)");
   // numpy computes v / 127.5 - 1 in float64; torch.Tensor() then rounds
   // to float32.
   float lut[256];
-  for (int v = 0; v < 256; v++)
-    lut[v] = float(double(v) / 127.5 - 1.0);
+  for (int v = 0; v < 256; v++) lut[v] = float(double(v) / 127.5 - 1.0);
   const int h = rgb.rows, w = rgb.cols;
   at::Tensor t = at::empty({1, 3, h, w}, at::kFloat);
   float* r = t.data_ptr<float>();
@@ -39,14 +36,10 @@ image_to_tensor(const cv::Mat& rgb)
   return t;
 }
 
-cv::Mat
-map_to_mat(const at::Tensor& map)
-{
+cv::Mat map_to_mat(const at::Tensor& map) {
   at::Tensor m = map.to(at::kFloat).contiguous();
-  if (m.dim() == 4 && m.size(0) == 1 && m.size(1) == 1)
-    m = m[0][0];
-  if (m.dim() != 2)
-    throw Error("an LPIPS map is [H,W] or [1,1,H,W]");
+  if (m.dim() == 4 && m.size(0) == 1 && m.size(1) == 1) m = m[0][0];
+  if (m.dim() != 2) throw Error("an LPIPS map is [H,W] or [1,1,H,W]");
   cv::Mat out(int(m.size(0)), int(m.size(1)), CV_32FC1);
   std::memcpy(out.data, m.data_ptr<float>(), out.total() * sizeof(float));
   return out;

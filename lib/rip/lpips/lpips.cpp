@@ -31,49 +31,33 @@ namespace {
 
 using Op = Lpips::Op;
 
-Op conv(int feature, int out, int in, int k, int stride, int pad)
-{
+Op conv(int feature, int out, int in, int k, int stride, int pad) {
   return {Op::Conv, feature, out, in, k, stride, pad};
 }
-Op pool(int k, int stride, bool ceil_mode)
-{
+Op pool(int k, int stride, bool ceil_mode) {
   return {Op::Pool, 0, k, stride, ceil_mode ? 1 : 0, 0, 0};
 }
-Op fire(int feature, int in, int squeeze, int expand)
-{
+Op fire(int feature, int in, int squeeze, int expand) {
   return {Op::Fire, feature, in, squeeze, expand, 0, 0};
 }
 const Op tap = {Op::Tap, 0, 0, 0, 0, 0, 0};
 
 // torchvision 0.14 alexnet / vgg16 / squeezenet1_1 `features`, cut where
 // lpips.pretrained_networks cuts its slices.
-const std::vector<Op>&
-ops(Net net)
-{
-  static const std::vector<Op> alex = {
-      conv(0, 64, 3, 11, 4, 2), tap,
-      pool(3, 2, false), conv(3, 192, 64, 5, 1, 2), tap,
-      pool(3, 2, false), conv(6, 384, 192, 3, 1, 1), tap,
-      conv(8, 256, 384, 3, 1, 1), tap,
-      conv(10, 256, 256, 3, 1, 1), tap};
-  static const std::vector<Op> vgg = {
-      conv(0, 64, 3, 3, 1, 1), conv(2, 64, 64, 3, 1, 1), tap,
-      pool(2, 2, false), conv(5, 128, 64, 3, 1, 1),
-      conv(7, 128, 128, 3, 1, 1), tap,
-      pool(2, 2, false), conv(10, 256, 128, 3, 1, 1),
-      conv(12, 256, 256, 3, 1, 1), conv(14, 256, 256, 3, 1, 1), tap,
-      pool(2, 2, false), conv(17, 512, 256, 3, 1, 1),
-      conv(19, 512, 512, 3, 1, 1), conv(21, 512, 512, 3, 1, 1), tap,
-      pool(2, 2, false), conv(24, 512, 512, 3, 1, 1),
-      conv(26, 512, 512, 3, 1, 1), conv(28, 512, 512, 3, 1, 1), tap};
-  static const std::vector<Op> squeeze = {
-      conv(0, 64, 3, 3, 2, 0), tap,
-      pool(3, 2, true), fire(3, 64, 16, 64), fire(4, 128, 16, 64), tap,
-      pool(3, 2, true), fire(6, 128, 32, 128), fire(7, 256, 32, 128), tap,
-      pool(3, 2, true), fire(9, 256, 48, 192), tap,
-      fire(10, 384, 48, 192), tap,
-      fire(11, 384, 64, 256), tap,
-      fire(12, 512, 64, 256), tap};
+const std::vector<Op>& ops(Net net) {
+  static const std::vector<Op> alex = {conv(0, 64, 3, 11, 4, 2), tap, pool(3, 2, false),
+      conv(3, 192, 64, 5, 1, 2), tap, pool(3, 2, false), conv(6, 384, 192, 3, 1, 1), tap,
+      conv(8, 256, 384, 3, 1, 1), tap, conv(10, 256, 256, 3, 1, 1), tap};
+  static const std::vector<Op> vgg = {conv(0, 64, 3, 3, 1, 1), conv(2, 64, 64, 3, 1, 1), tap,
+      pool(2, 2, false), conv(5, 128, 64, 3, 1, 1), conv(7, 128, 128, 3, 1, 1), tap,
+      pool(2, 2, false), conv(10, 256, 128, 3, 1, 1), conv(12, 256, 256, 3, 1, 1),
+      conv(14, 256, 256, 3, 1, 1), tap, pool(2, 2, false), conv(17, 512, 256, 3, 1, 1),
+      conv(19, 512, 512, 3, 1, 1), conv(21, 512, 512, 3, 1, 1), tap, pool(2, 2, false),
+      conv(24, 512, 512, 3, 1, 1), conv(26, 512, 512, 3, 1, 1), conv(28, 512, 512, 3, 1, 1), tap};
+  static const std::vector<Op> squeeze = {conv(0, 64, 3, 3, 2, 0), tap, pool(3, 2, true),
+      fire(3, 64, 16, 64), fire(4, 128, 16, 64), tap, pool(3, 2, true), fire(6, 128, 32, 128),
+      fire(7, 256, 32, 128), tap, pool(3, 2, true), fire(9, 256, 48, 192), tap,
+      fire(10, 384, 48, 192), tap, fire(11, 384, 64, 256), tap, fire(12, 512, 64, 256), tap};
   switch (net) {
     case Net::Alex: return alex;
     case Net::Vgg: return vgg;
@@ -88,8 +72,7 @@ class TensorSource {
  public:
   explicit TensorSource(const TensorFile& file) : file_(file) {}
 
-  at::Tensor get(const std::string& name, const std::vector<int64_t>& shape)
-  {
+  at::Tensor get(const std::string& name, const std::vector<int64_t>& shape) {
     const io::TensorEntry* e = file_.find(name);
     if (!e) {
       missing_.push_back(name);
@@ -97,9 +80,8 @@ class TensorSource {
     }
     used_.insert(name);
     if (e->shape != shape)
-      throw Error(file_.path() + ": tensor '" + name + "' has shape " +
-          io::shape_string(e->shape) + ", expected " + io::shape_string(shape) +
-          " (is this the right file for this network?)");
+      throw Error(file_.path() + ": tensor '" + name + "' has shape " + io::shape_string(e->shape) +
+          ", expected " + io::shape_string(shape) + " (is this the right file for this network?)");
     std::vector<float> values = file_.read_float(*e);
     at::Tensor t = at::empty(shape, at::kFloat);
     std::memcpy(t.data_ptr<float>(), values.data(), values.size() * 4);
@@ -107,32 +89,23 @@ class TensorSource {
   }
 
   // Throws when tensors were missing; lists what the file holds instead.
-  void check_missing(const std::string& what) const
-  {
-    if (missing_.empty())
-      return;
+  void check_missing(const std::string& what) const {
+    if (missing_.empty()) return;
     std::string msg = file_.path() + " is not " + what + ": it lacks ";
-    for (size_t k = 0; k < missing_.size() && k < 4; k++)
-      msg += (k ? ", " : "") + missing_[k];
-    if (missing_.size() > 4)
-      msg += " and " + std::to_string(missing_.size() - 4) + " more";
+    for (size_t k = 0; k < missing_.size() && k < 4; k++) msg += (k ? ", " : "") + missing_[k];
+    if (missing_.size() > 4) msg += " and " + std::to_string(missing_.size() - 4) + " more";
     msg += "; it holds ";
     const auto& all = file_.tensors();
-    if (all.empty())
-      msg += "no tensors";
-    for (size_t k = 0; k < all.size() && k < 4; k++)
-      msg += (k ? ", " : "") + all[k].name;
-    if (all.size() > 4)
-      msg += ", ... (" + std::to_string(all.size()) + " tensors)";
+    if (all.empty()) msg += "no tensors";
+    for (size_t k = 0; k < all.size() && k < 4; k++) msg += (k ? ", " : "") + all[k].name;
+    if (all.size() > 4) msg += ", ... (" + std::to_string(all.size()) + " tensors)";
     throw Error(msg);
   }
 
-  std::vector<std::string> unused(const std::string& prefix) const
-  {
+  std::vector<std::string> unused(const std::string& prefix) const {
     std::vector<std::string> out;
     for (const auto& e : file_.tensors())
-      if (e.name.rfind(prefix, 0) == 0 && !used_.count(e.name))
-        out.push_back(e.name);
+      if (e.name.rfind(prefix, 0) == 0 && !used_.count(e.name)) out.push_back(e.name);
     return out;
   }
 
@@ -143,34 +116,26 @@ class TensorSource {
 };
 
 // lpips.normalize_tensor: f / (sqrt(sum_c f^2) + eps), eps outside the sqrt.
-at::Tensor
-unit_normalize(const at::Tensor& f)
-{
+at::Tensor unit_normalize(const at::Tensor& f) {
   at::Tensor norm = at::sqrt(at::sum(at::pow(f, 2), {1}, true));
   return f / (norm + 1e-10);
 }
 
 }  // namespace
 
-Lpips
-Lpips::load(const LoadOptions& o)
-{
-  auto b = TensorFile::open(o.backbone_file.empty() ?
-      find_backbone_file(o.net, o.weights_dir) : o.backbone_file);
-  auto l = TensorFile::open(o.lin_file.empty() ?
-      find_lin_file(o.net, o.version, o.weights_dir) : o.lin_file);
+Lpips Lpips::load(const LoadOptions& o) {
+  auto b = TensorFile::open(
+      o.backbone_file.empty() ? find_backbone_file(o.net, o.weights_dir) : o.backbone_file);
+  auto l = TensorFile::open(
+      o.lin_file.empty() ? find_lin_file(o.net, o.version, o.weights_dir) : o.lin_file);
   return Lpips(o.net, o.version, *b, *l);
 }
 
-Lpips::Lpips(Net net, Version version, const TensorFile& backbone,
-    const TensorFile& lin)
-    : net_(net), version_(version), backbone_path_(backbone.path()),
-      lin_path_(lin.path())
-{
+Lpips::Lpips(Net net, Version version, const TensorFile& backbone, const TensorFile& lin)
+    : net_(net), version_(version), backbone_path_(backbone.path()), lin_path_(lin.path()) {
   const std::string arch = torchvision_arch(net);
   TensorSource src(backbone);
-  auto add = [&](const std::string& key, int out, int in, int k, int stride,
-                 int pad) {
+  auto add = [&](const std::string& key, int out, int in, int k, int stride, int pad) {
     Conv c;
     c.weight = src.get(key + ".weight", {out, in, k, k});
     if (c.weight.defined())  // matches the channels-last activations
@@ -190,17 +155,18 @@ Lpips::Lpips(Net net, Version version, const TensorFile& backbone,
       add(f + ".expand3x3", op.c, op.b, 3, 1, 1);
     }
   }
-  src.check_missing("a torchvision " + arch + " checkpoint (features.* "
+  src.check_missing("a torchvision " + arch +
+      " checkpoint (features.* "
       "tensors)");
   // Every features.* tensor of the architecture is used; more mean another
   // architecture.
   const auto extra = src.unused("features.");
   if (!extra.empty())
-    throw Error(backbone.path() + " is not a torchvision " + arch +
-        " checkpoint: it has " + extra.front() + " (and " +
-        std::to_string(extra.size()) + " unexpected features.* tensors in "
-        "all); use " + torchvision_file(net) + " for the " + net_name(net) +
-        " network");
+    throw Error(backbone.path() + " is not a torchvision " + arch + " checkpoint: it has " +
+        extra.front() + " (and " + std::to_string(extra.size()) +
+        " unexpected features.* tensors in "
+        "all); use " +
+        torchvision_file(net) + " for the " + net_name(net) + " network");
 
   TensorSource lsrc(lin);
   const auto& chns = tap_channels(net);
@@ -211,21 +177,27 @@ Lpips::Lpips(Net net, Version version, const TensorFile& backbone,
       const float* p = w.data_ptr<float>();
       for (int c = 0; c < chns[k]; c++)
         if (!(p[c] >= 0) || !std::isfinite(p[c]))
-          throw Error(lin.path() + ": tensor '" + key + "' has the weight " +
-              std::to_string(p[c]) + " at channel " + std::to_string(c) +
+          throw Error(lin.path() + ": tensor '" + key + "' has the weight " + std::to_string(p[c]) +
+              " at channel " + std::to_string(c) +
               "; trained LPIPS weights are finite and >= 0, so this is not "
-              "an lpips " + net_name(net) + " lin file");
+              "an lpips " +
+              net_name(net) + " lin file");
     }
     lin_.push_back(w);
   }
-  lsrc.check_missing(std::string("an lpips ") + net_name(net) + " lin "
+  lsrc.check_missing(std::string("an lpips ") + net_name(net) +
+      " lin "
       "weights file (lin0.model.1.weight ...)");
   const auto extra_lin = lsrc.unused("");
   if (!extra_lin.empty())
-    throw Error(lin.path() + " has the tensor " + extra_lin.front() +
-        ", which an lpips " + net_name(net) + " lin file does not have "
-        "(it has " + std::to_string(chns.size()) + " tensors "
-        "lin0..lin" + std::to_string(chns.size() - 1) + ".model.1.weight)");
+    throw Error(lin.path() + " has the tensor " + extra_lin.front() + ", which an lpips " +
+        net_name(net) +
+        " lin file does not have "
+        "(it has " +
+        std::to_string(chns.size()) +
+        " tensors "
+        "lin0..lin" +
+        std::to_string(chns.size() - 1) + ".model.1.weight)");
 
   // lpips.ScalingLayer buffers, converted from double as torch.Tensor([..])
   // does.
@@ -239,53 +211,47 @@ Lpips::Lpips(Net net, Version version, const TensorFile& backbone,
   }
 }
 
-std::string
-Lpips::description() const
-{
-  return std::string("LPIPS ") + net_name(net_) + " v" +
-      version_name(version_) + " (backbone " + backbone_path_ + ", lin " +
-      lin_path_ + ")";
+std::string Lpips::description() const {
+  return std::string("LPIPS ") + net_name(net_) + " v" + version_name(version_) + " (backbone " +
+      backbone_path_ + ", lin " + lin_path_ + ")";
 }
 
-at::Tensor
-Lpips::check_input(const at::Tensor& x, const ForwardOptions& o,
-    const char* which) const
-{
+at::Tensor Lpips::check_input(
+    const at::Tensor& x, const ForwardOptions& o, const char* which) const {
   auto shape = [&] {
     std::string s = "[";
-    for (int64_t k = 0; k < x.dim(); k++)
-      s += (k ? "," : "") + std::to_string(x.size(k));
+    for (int64_t k = 0; k < x.dim(); k++) s += (k ? "," : "") + std::to_string(x.size(k));
     return s + "]";
   };
   if (!x.defined() || x.dim() != 4 || x.size(1) != 3 || x.size(0) < 1)
-    throw Error(std::string("LPIPS ") + which + " must be an RGB batch "
-        "[N,3,H,W], got " + (x.defined() ? shape() : "no tensor"));
+    throw Error(std::string("LPIPS ") + which +
+        " must be an RGB batch "
+        "[N,3,H,W], got " +
+        (x.defined() ? shape() : "no tensor"));
   const int min = min_input_size(net_);
   if (x.size(2) < min || x.size(3) < min)
-    throw Error(std::string("LPIPS ") + net_name(net_) + " needs images of "
-        "at least " + std::to_string(min) + "x" + std::to_string(min) +
-        " px, got " + std::to_string(x.size(3)) + "x" +
-        std::to_string(x.size(2)));
+    throw Error(std::string("LPIPS ") + net_name(net_) +
+        " needs images of "
+        "at least " +
+        std::to_string(min) + "x" + std::to_string(min) + " px, got " + std::to_string(x.size(3)) +
+        "x" + std::to_string(x.size(2)));
   at::Tensor f = x.to(at::kFloat).contiguous();
   if (o.check_range) {
     const double lo = o.normalize ? 0.0 : -1.0;
     auto [mn, mx] = at::aminmax(f);
     const double a = mn.item<double>(), b = mx.item<double>();
     if (!(a >= lo - 1e-6 && b <= 1.0 + 1e-6))
-      throw Error(std::string("LPIPS ") + which + " has values in [" +
-          std::to_string(a) + ", " + std::to_string(b) + "], expected [" +
-          (o.normalize ? "0" : "-1") + ", 1]" +
-          (o.normalize ? "" : " (for [0,1] images use normalize; 8-bit "
-              "images map v -> v/127.5 - 1)"));
+      throw Error(std::string("LPIPS ") + which + " has values in [" + std::to_string(a) + ", " +
+          std::to_string(b) + "], expected [" + (o.normalize ? "0" : "-1") + ", 1]" +
+          (o.normalize ? ""
+                       : " (for [0,1] images use normalize; 8-bit "
+                         "images map v -> v/127.5 - 1)"));
   }
-  if (o.normalize)
-    f = 2 * f - 1;
+  if (o.normalize) f = 2 * f - 1;
   return f;
 }
 
-std::vector<at::Tensor>
-Lpips::taps(const at::Tensor& input) const
-{
+std::vector<at::Tensor> Lpips::taps(const at::Tensor& input) const {
   std::vector<at::Tensor> out;
   // Channels-last (NHWC) all the way: oneDNN convolves it without
   // reordering every activation to and from its blocked layout, which
@@ -299,12 +265,8 @@ Lpips::taps(const at::Tensor& input) const
   };
   for (const Op& op : ops(net_)) {
     switch (op.kind) {
-      case Op::Conv:
-        h = run(h);
-        break;
-      case Op::Pool:
-        h = at::max_pool2d(h, op.a, op.b, 0, 1, op.c != 0);
-        break;
+      case Op::Conv: h = run(h); break;
+      case Op::Pool: h = at::max_pool2d(h, op.a, op.b, 0, 1, op.c != 0); break;
       case Op::Fire: {
         at::Tensor s = run(h);
         at::Tensor e1 = run(s);
@@ -312,50 +274,41 @@ Lpips::taps(const at::Tensor& input) const
         h = at::cat({e1, e3}, 1);
         break;
       }
-      case Op::Tap:
-        out.push_back(h);
-        break;
+      case Op::Tap: out.push_back(h); break;
     }
   }
   return out;
 }
 
-LpipsFeatures
-Lpips::features(const at::Tensor& x, const ForwardOptions& options) const
-{
+LpipsFeatures Lpips::features(const at::Tensor& x, const ForwardOptions& options) const {
   c10::InferenceMode guard;
   return checked_features(check_input(x, options, "input"));
 }
 
-LpipsFeatures
-Lpips::checked_features(const at::Tensor& x) const
-{
+LpipsFeatures Lpips::checked_features(const at::Tensor& x) const {
   at::Tensor in = x;
-  if (version_ == Version::V0_1)
-    in = (in - shift_) / scale_;
+  if (version_ == Version::V0_1) in = (in - shift_) / scale_;
   LpipsFeatures f;
   f.height = x.size(2);
   f.width = x.size(3);
-  for (const at::Tensor& t : taps(in))
-    f.taps.push_back(unit_normalize(t));
+  for (const at::Tensor& t : taps(in)) f.taps.push_back(unit_normalize(t));
   return f;
 }
 
-LpipsResult
-Lpips::compare(const LpipsFeatures& f0, const LpipsFeatures& f1,
-    const ForwardOptions& options) const
-{
+LpipsResult Lpips::compare(
+    const LpipsFeatures& f0, const LpipsFeatures& f1, const ForwardOptions& options) const {
   c10::InferenceMode guard;
-  if (f0.height != f1.height || f0.width != f1.width ||
-      f0.taps.size() != lin_.size() || f1.taps.size() != lin_.size())
-    throw Error("LPIPS compares images of the same size with the same "
-        "network: got " + std::to_string(f0.width) + "x" +
-        std::to_string(f0.height) + " and " + std::to_string(f1.width) + "x" +
-        std::to_string(f1.height));
+  if (f0.height != f1.height || f0.width != f1.width || f0.taps.size() != lin_.size() ||
+      f1.taps.size() != lin_.size())
+    throw Error(
+        "LPIPS compares images of the same size with the same "
+        "network: got " +
+        std::to_string(f0.width) + "x" + std::to_string(f0.height) + " and " +
+        std::to_string(f1.width) + "x" + std::to_string(f1.height));
   const int64_t n0 = f0.taps[0].size(0), n1 = f1.taps[0].size(0);
   if (n0 != n1 && n0 != 1 && n1 != 1)
-    throw Error("LPIPS batches of " + std::to_string(n0) + " and " +
-        std::to_string(n1) + " images cannot be paired");
+    throw Error("LPIPS batches of " + std::to_string(n0) + " and " + std::to_string(n1) +
+        " images cannot be paired");
   LpipsResult r;
   at::Tensor total, map;
   for (size_t k = 0; k < lin_.size(); k++) {
@@ -364,11 +317,9 @@ Lpips::compare(const LpipsFeatures& f0, const LpipsFeatures& f1,
     at::Tensor term = m.mean({2, 3}, true);
     // lpips starts from val = 0; 0 + x == x exactly, so start from term 0.
     total = k == 0 ? term : total + term;
-    if (options.per_layer)
-      r.per_layer.push_back(term);
+    if (options.per_layer) r.per_layer.push_back(term);
     if (options.spatial) {
-      at::Tensor up = at::upsample_bilinear2d(m, {f0.height, f0.width},
-          false);
+      at::Tensor up = at::upsample_bilinear2d(m, {f0.height, f0.width}, false);
       map = k == 0 ? up : map + up;
     }
   }
@@ -377,19 +328,16 @@ Lpips::compare(const LpipsFeatures& f0, const LpipsFeatures& f1,
   return r;
 }
 
-at::Tensor
-Lpips::forward(const at::Tensor& in0, const at::Tensor& in1) const
-{
+at::Tensor Lpips::forward(const at::Tensor& in0, const at::Tensor& in1) const {
   return forward(in0, in1, ForwardOptions()).distance;
 }
 
-LpipsResult
-Lpips::forward(const at::Tensor& in0, const at::Tensor& in1,
-    const ForwardOptions& options) const
-{
+LpipsResult Lpips::forward(
+    const at::Tensor& in0, const at::Tensor& in1, const ForwardOptions& options) const {
   c10::InferenceMode guard;
   if (!in0.defined() || !in1.defined() || in0.sizes() != in1.sizes())
-    throw Error("LPIPS compares two batches of the same shape [N,3,H,W]; "
+    throw Error(
+        "LPIPS compares two batches of the same shape [N,3,H,W]; "
         "bring the images to the same size first");
   // One backbone pass per side, as lpips does (one batch of 2N is slower:
   // docs/lpips.md, Benchmark).

@@ -71,8 +71,7 @@ class Lpips {
   // (other keys such as classifier.* are ignored), the lin file exactly
   // lin<k>.model.1.weight. Throws Error naming the file and tensor for
   // anything missing, misshapen, extra or (lin) negative.
-  Lpips(Net net, Version version, const TensorFile& backbone,
-      const TensorFile& lin);
+  Lpips(Net net, Version version, const TensorFile& backbone, const TensorFile& lin);
 
   Net net() const { return net_; }
   Version version() const { return version_; }
@@ -83,16 +82,15 @@ class Lpips {
 
   // in0, in1: float32 [N,3,H,W] RGB in [-1,1], same shape. Returns [N,1,1,1].
   at::Tensor forward(const at::Tensor& in0, const at::Tensor& in1) const;
-  LpipsResult forward(const at::Tensor& in0, const at::Tensor& in1,
-      const ForwardOptions& options) const;
+  LpipsResult forward(
+      const at::Tensor& in0, const at::Tensor& in1, const ForwardOptions& options) const;
 
   // The two halves of forward, so one side can be computed once.
-  LpipsFeatures features(const at::Tensor& x,
-      const ForwardOptions& options = {}) const;
+  LpipsFeatures features(const at::Tensor& x, const ForwardOptions& options = {}) const;
   // f0 and f1 must come from images of the same size; their batch sizes
   // must match or one of them be 1 (it is broadcast).
-  LpipsResult compare(const LpipsFeatures& f0, const LpipsFeatures& f1,
-      const ForwardOptions& options = {}) const;
+  LpipsResult compare(
+      const LpipsFeatures& f0, const LpipsFeatures& f1, const ForwardOptions& options = {}) const;
 
   struct Conv {
     at::Tensor weight, bias;
@@ -101,15 +99,14 @@ class Lpips {
   struct Op;
 
  private:
-  at::Tensor check_input(const at::Tensor& x, const ForwardOptions& o,
-      const char* which) const;
+  at::Tensor check_input(const at::Tensor& x, const ForwardOptions& o, const char* which) const;
   LpipsFeatures checked_features(const at::Tensor& x) const;
   std::vector<at::Tensor> taps(const at::Tensor& x) const;
 
   Net net_;
   Version version_;
   std::string backbone_path_, lin_path_;
-  std::vector<Conv> convs_;     // in the order the ops use them
+  std::vector<Conv> convs_;      // in the order the ops use them
   std::vector<at::Tensor> lin_;  // [1,C_k,1,1]
   at::Tensor shift_, scale_;     // [1,3,1,1]
 };

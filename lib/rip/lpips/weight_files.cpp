@@ -14,89 +14,68 @@ namespace rip::lpips {
 
 namespace {
 
-std::string
-env(const char* name)
-{
+std::string env(const char* name) {
   const char* v = std::getenv(name);
   return v ? v : "";
 }
 
-bool
-is_file(const fs::path& p)
-{
+bool is_file(const fs::path& p) {
   std::error_code ec;
   return fs::is_regular_file(p, ec);
 }
 
-bool
-is_dir(const fs::path& p)
-{
+bool is_dir(const fs::path& p) {
   std::error_code ec;
   return fs::is_directory(p, ec);
 }
 
 // The first candidate that exists in the first folder that has one.
-std::string
-first_existing(const std::vector<std::string>& dirs,
-    const std::vector<std::string>& names)
-{
+std::string first_existing(
+    const std::vector<std::string>& dirs, const std::vector<std::string>& names) {
   for (const auto& d : dirs)
     for (const auto& n : names)
-      if (is_file(fs::path(d) / n))
-        return (fs::path(d) / n).string();
+      if (is_file(fs::path(d) / n)) return (fs::path(d) / n).string();
   return "";
 }
 
-std::string
-join(const std::vector<std::string>& items, const std::string& sep)
-{
+std::string join(const std::vector<std::string>& items, const std::string& sep) {
   std::string out;
-  for (const auto& s : items)
-    out += (out.empty() ? "" : sep) + s;
+  for (const auto& s : items) out += (out.empty() ? "" : sep) + s;
   return out;
 }
 
 }  // namespace
 
-std::string
-torch_hub_checkpoints_dir()
-{
+std::string torch_hub_checkpoints_dir() {
   std::string torch_home = env("TORCH_HOME");
   if (torch_home.empty()) {
     std::string cache = env("XDG_CACHE_HOME");
-    if (cache.empty())
-      cache = env("HOME") + "/.cache";
+    if (cache.empty()) cache = env("HOME") + "/.cache";
     torch_home = cache + "/torch";
   }
   return torch_home + "/hub/checkpoints";
 }
 
-std::vector<std::string>
-python_site_dirs()
-{
+std::vector<std::string> python_site_dirs() {
   std::vector<std::string> roots;
   std::vector<std::string> out;
   auto add = [&](const fs::path& p) {
-    if (is_dir(p) && std::find(out.begin(), out.end(), p.string()) ==
-        out.end())
+    if (is_dir(p) && std::find(out.begin(), out.end(), p.string()) == out.end())
       out.push_back(p.string());
   };
   std::stringstream pythonpath(env("PYTHONPATH"));
   for (std::string item; std::getline(pythonpath, item, ':');)
-    if (!item.empty())
-      add(item);
+    if (!item.empty()) add(item);
   // <prefix>/lib/python3.X/{site,dist}-packages for every python3.X there.
-  std::vector<std::string> prefixes = {env("VIRTUAL_ENV"),
-      env("CONDA_PREFIX"), env("HOME") + "/.local", "/usr/local", "/usr"};
+  std::vector<std::string> prefixes = {
+      env("VIRTUAL_ENV"), env("CONDA_PREFIX"), env("HOME") + "/.local", "/usr/local", "/usr"};
   for (const auto& prefix : prefixes) {
-    if (prefix.empty() || !is_dir(fs::path(prefix) / "lib"))
-      continue;
+    if (prefix.empty() || !is_dir(fs::path(prefix) / "lib")) continue;
     std::vector<std::string> versions;
     std::error_code ec;
     for (const auto& e : fs::directory_iterator(fs::path(prefix) / "lib", ec)) {
       const std::string name = e.path().filename().string();
-      if (name.rfind("python3", 0) == 0)
-        versions.push_back(name);
+      if (name.rfind("python3", 0) == 0) versions.push_back(name);
     }
     std::sort(versions.begin(), versions.end());
     for (const auto& v : versions) {
@@ -108,19 +87,14 @@ python_site_dirs()
   return out;
 }
 
-std::string
-find_backbone_file(Net net, const std::string& dir)
-{
+std::string find_backbone_file(Net net, const std::string& dir) {
   const std::string arch = torchvision_arch(net);
   std::vector<std::string> dirs;
-  if (!dir.empty())
-    dirs.push_back(dir);
+  if (!dir.empty()) dirs.push_back(dir);
   dirs.push_back(torch_hub_checkpoints_dir());
-  std::vector<std::string> names = {torchvision_file(net), arch + ".pth",
-      arch + ".safetensors"};
+  std::vector<std::string> names = {torchvision_file(net), arch + ".pth", arch + ".safetensors"};
   std::string found = first_existing(dirs, names);
-  if (!found.empty())
-    return found;
+  if (!found.empty()) return found;
   // Another release of the same architecture, e.g. alexnet-owt-4df8aa71.pth.
   for (const auto& d : dirs) {
     std::vector<std::string> others;
@@ -136,42 +110,40 @@ find_backbone_file(Net net, const std::string& dir)
       return others.front();
     }
   }
-  throw Error("the " + std::string(net_name(net)) + " backbone weights (" +
-      torchvision_file(net) + ", torchvision's ImageNet " + arch + ") were "
-      "not found: looked for " + join(names, ", ") + " and " + arch +
-      "-*.pth in " + join(dirs, ", ") + ". Run tools/get-lpips-weights to "
-      "download them into " + torch_hub_checkpoints_dir() + ", or give the "
+  throw Error("the " + std::string(net_name(net)) + " backbone weights (" + torchvision_file(net) +
+      ", torchvision's ImageNet " + arch +
+      ") were "
+      "not found: looked for " +
+      join(names, ", ") + " and " + arch + "-*.pth in " + join(dirs, ", ") +
+      ". Run tools/get-lpips-weights to "
+      "download them into " +
+      torch_hub_checkpoints_dir() +
+      ", or give the "
       "folder (weights) or the file (--backbone)");
 }
 
-std::string
-find_lin_file(Net net, Version version, const std::string& dir)
-{
+std::string find_lin_file(Net net, Version version, const std::string& dir) {
   const std::string n = net_name(net);
   const std::string v = std::string("v") + version_name(version);
-  std::vector<std::string> names = {v + "/" + n + ".pth",
-      v + "/" + n + ".safetensors", "lpips/" + v + "/" + n + ".pth",
-      "lpips/" + v + "/" + n + ".safetensors", "lin_" + v + "_" + n +
-      ".safetensors", "lin_" + v + "_" + n + ".pth"};
+  std::vector<std::string> names = {v + "/" + n + ".pth", v + "/" + n + ".safetensors",
+      "lpips/" + v + "/" + n + ".pth", "lpips/" + v + "/" + n + ".safetensors",
+      "lin_" + v + "_" + n + ".safetensors", "lin_" + v + "_" + n + ".pth"};
   // A bare alex.pth is the current (v0.1) file, as lpips ships it.
   if (version == Version::V0_1) {
     names.push_back(n + ".pth");
     names.push_back(n + ".safetensors");
   }
   std::vector<std::string> dirs;
-  if (!dir.empty())
-    dirs.push_back(dir);
+  if (!dir.empty()) dirs.push_back(dir);
   dirs.push_back(torch_hub_checkpoints_dir());
   std::vector<std::string> package_dirs;
-  for (const auto& site : python_site_dirs())
-    package_dirs.push_back(site + "/lpips/weights");
+  for (const auto& site : python_site_dirs()) package_dirs.push_back(site + "/lpips/weights");
   dirs.insert(dirs.end(), package_dirs.begin(), package_dirs.end());
   std::string found = first_existing(dirs, names);
-  if (!found.empty())
-    return found;
+  if (!found.empty()) return found;
   throw Error("the LPIPS " + v + " linear weights for " + n + " (" + n +
-      ".pth) were not found: looked for " + join(names, ", ") + " in " +
-      join(dirs, ", ") + ". Run tools/get-lpips-weights to download them, "
+      ".pth) were not found: looked for " + join(names, ", ") + " in " + join(dirs, ", ") +
+      ". Run tools/get-lpips-weights to download them, "
       "install the lpips Python package (pip install lpips), or give the "
       "folder (weights) or the file (--lin)");
 }

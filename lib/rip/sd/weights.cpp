@@ -56,7 +56,7 @@ struct Weights::Impl {
   std::vector<std::shared_ptr<const io::TensorFile>> files;
   std::map<std::string, Entry> entries;
   std::map<std::string, std::vector<std::string>> aliases;  // to -> from, in order
-  mutable std::mutex mutex;                                // guards used
+  mutable std::mutex mutex;                                 // guards used
   mutable std::set<std::string> used;
 
   // The stored name `name` reads (itself or an alias), or nullptr.
@@ -92,8 +92,8 @@ struct Weights::Impl {
   }
 };
 
-Weights Weights::open(const fs::path& component_dir, const std::string& base,
-    const std::string& variant) {
+Weights Weights::open(
+    const fs::path& component_dir, const std::string& base, const std::string& variant) {
   const io::WeightFiles resolved = io::find_weight_files(component_dir, base, variant);
   Weights weights = from_files(resolved.files);
   // A shard that lacks what the index promises is an incomplete or mixed
@@ -104,9 +104,8 @@ Weights Weights::open(const fs::path& component_dir, const std::string& base,
     if (it == weights.impl_->entries.end() || fs::path(it->second.file->path()) != expected) {
       throw rip::Error("the shard index '" + resolved.index.string() + "' puts tensor '" + name +
           "' in '" + expected.string() + "', but " +
-          (it == weights.impl_->entries.end()
-                  ? std::string("no shard has it")
-                  : "it is in '" + it->second.file->path() + "'") +
+          (it == weights.impl_->entries.end() ? std::string("no shard has it")
+                                              : "it is in '" + it->second.file->path() + "'") +
           ": the shards do not belong to this index; download them again");
     }
   }
@@ -130,7 +129,9 @@ Weights Weights::from_files(const std::vector<fs::path>& files) {
   return weights;
 }
 
-bool Weights::has(const std::string& name) const { return impl_ && impl_->lookup(name); }
+bool Weights::has(const std::string& name) const {
+  return impl_ && impl_->lookup(name);
+}
 
 std::vector<int64_t> Weights::shape(const std::string& name) const {
   if (!impl_) throw rip::Error("Weights::shape on weights that were never opened");
@@ -145,16 +146,18 @@ std::vector<std::string> Weights::names() const {
   return out;
 }
 
-at::Tensor Weights::get(const std::string& name, at::ScalarType dtype,
-    at::IntArrayRef expected_shape) const {
+at::Tensor Weights::get(
+    const std::string& name, at::ScalarType dtype, at::IntArrayRef expected_shape) const {
   if (!impl_) throw rip::Error("Weights::get('" + name + "') on weights that were never opened");
   const auto& [stored_name, entry] = impl_->require(name);
   const io::TensorEntry& info = *entry.info;
   const std::string what = "tensor '" + stored_name + "' in '" + entry.file->path() + "'";
 
   if (!expected_shape.empty() && at::IntArrayRef(info.shape) != expected_shape) {
-    throw rip::Error(what + " has shape " + io::shape_string(info.shape) + " but this model's config "
-        "needs " + io::shape_string(expected_shape) +
+    throw rip::Error(what + " has shape " + io::shape_string(info.shape) +
+        " but this model's config "
+        "needs " +
+        io::shape_string(expected_shape) +
         (stored_name != name ? " (read as '" + name + "')" : std::string()) +
         ": the weights do not match config.json");
   }
@@ -164,8 +167,9 @@ at::Tensor Weights::get(const std::string& name, at::ScalarType dtype,
         ", which libtorch cannot hold; expected F32, F16 or BF16 weights");
   }
   if (at::isFloatingType(*stored) && !at::isFloatingType(dtype)) {
-    throw rip::Error(what + " holds " + io::dtype_name(info.dtype) + " values but was asked for as " +
-        c10::toString(dtype) + "; refusing to truncate them (a bug in the caller)");
+    throw rip::Error(what + " holds " + io::dtype_name(info.dtype) +
+        " values but was asked for as " + c10::toString(dtype) +
+        "; refusing to truncate them (a bug in the caller)");
   }
   {
     std::lock_guard<std::mutex> lock(impl_->mutex);
@@ -178,7 +182,8 @@ at::Tensor Weights::get(const std::string& name, at::ScalarType dtype,
   if (data && reinterpret_cast<uintptr_t>(data) % io::dtype_size(info.dtype) == 0) {
     // The deleter holds the file: the mapping outlives every view of it.
     std::shared_ptr<const io::TensorFile> keep = entry.file;
-    view = at::from_blob(data, info.shape, [keep](void*) {}, options);
+    view = at::from_blob(
+        data, info.shape, [keep](void*) {}, options);
   } else {
     // Offsets that break the element alignment are legal in the formats (the
     // reference writers only avoid them), and compressed or strided tensors
@@ -190,16 +195,18 @@ at::Tensor Weights::get(const std::string& name, at::ScalarType dtype,
   return *stored == dtype ? view : view.to(dtype);
 }
 
-at::Tensor Weights::get_reshaped(const std::string& name, at::ScalarType dtype,
-    at::IntArrayRef shape) const {
+at::Tensor Weights::get_reshaped(
+    const std::string& name, at::ScalarType dtype, at::IntArrayRef shape) const {
   at::Tensor t = get(name, dtype);
   int64_t numel = 1;
   for (int64_t d : shape) numel *= d;
   if (t.numel() != numel) {
     const auto& [stored_name, entry] = impl_->require(name);
     throw rip::Error("tensor '" + stored_name + "' in '" + entry.file->path() + "' has shape " +
-        io::shape_string(t.sizes()) + " (" + std::to_string(t.numel()) + " values) but this model's "
-        "config needs " + io::shape_string(shape) + " (" + std::to_string(numel) +
+        io::shape_string(t.sizes()) + " (" + std::to_string(t.numel()) +
+        " values) but this model's "
+        "config needs " +
+        io::shape_string(shape) + " (" + std::to_string(numel) +
         " values): the weights do not match config.json");
   }
   return t.reshape(shape);
@@ -220,6 +227,8 @@ void Weights::add_alias(const std::string& to, const std::string& from) {
   impl_->aliases[to].push_back(from);
 }
 
-std::string Weights::describe() const { return impl_ ? impl_->describe() : "(no weights)"; }
+std::string Weights::describe() const {
+  return impl_ ? impl_->describe() : "(no weights)";
+}
 
 }  // namespace rip::sd

@@ -16,7 +16,6 @@
 #include <string>
 #include <vector>
 
-
 namespace rip::sd {
 
 class Weights {
@@ -24,8 +23,8 @@ class Weights {
   // Opens the component's weight files (find_weight_files). For a sharded
   // checkpoint every tensor the index lists must be in the shard it names.
   // Throws rip::Error naming the folder and the files looked for.
-  static Weights open(const std::filesystem::path& component_dir,
-      const std::string& base, const std::string& variant = "");
+  static Weights open(const std::filesystem::path& component_dir, const std::string& base,
+      const std::string& variant = "");
   // Joins the given files; a tensor name in two of them is an error.
   static Weights from_files(const std::vector<std::filesystem::path>& files);
 
@@ -38,14 +37,14 @@ class Weights {
   // I64 position_ids buffer) to any dtype; floating to integer is refused.
   // The view keeps its file mapped for as long as it lives (the Weights may
   // go away first). It is a CPU tensor; the caller moves it to its device.
-  at::Tensor get(const std::string& name, at::ScalarType dtype,
-      at::IntArrayRef expected_shape = {}) const;
+  at::Tensor get(
+      const std::string& name, at::ScalarType dtype, at::IntArrayRef expected_shape = {}) const;
   // get() for a tensor stored with another shape of the same element count,
   // returned reshaped to `shape` (e.g. a [C, C, 1, 1] conv-shaped attention
   // projection of an old VAE read as the [C, C] linear weight). The element
   // count must match; rip::Error names file, tensor and both shapes if not.
-  at::Tensor get_reshaped(const std::string& name, at::ScalarType dtype,
-      at::IntArrayRef shape) const;
+  at::Tensor get_reshaped(
+      const std::string& name, at::ScalarType dtype, at::IntArrayRef shape) const;
   // The stored shape (following aliases); rip::Error when missing.
   std::vector<int64_t> shape(const std::string& name) const;
   // Every tensor name in the files, sorted.

@@ -21,7 +21,6 @@
 #include <ATen/Parallel.h>
 #include <gtest/gtest.h>
 
-
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -68,7 +67,9 @@ double max_abs_diff(const at::Tensor& a, const at::Tensor& b) {
   return (a.to(at::kDouble) - b.to(at::kDouble)).abs().max().item<double>();
 }
 
-std::string family_dir(const std::string& fam) { return "tiny-" + fam; }
+std::string family_dir(const std::string& fam) {
+  return "tiny-" + fam;
+}
 
 UNet2DConditionModel load_unet(const std::string& fam) {
   return UNet2DConditionModel::load(kData / family_dir(fam) / "unet", "", at::kFloat, at::kCPU);
@@ -89,8 +90,7 @@ struct VaeErrors {
   double moments = 0, mean = 0, logvar = 0, std = 0, sample = 0;
 };
 
-VaeErrors vae_encode_errors(const AutoencoderKL& vae, const std::string& fam,
-    bool channels_last) {
+VaeErrors vae_encode_errors(const AutoencoderKL& vae, const std::string& fam, bool channels_last) {
   Weights g = golden("vae_encode_" + fam);
   at::Tensor image = g.get("image", at::kFloat);
   if (channels_last) image = image.contiguous(at::MemoryFormat::ChannelsLast);
@@ -199,14 +199,14 @@ TEST_P(UNetGolden, MatchesEveryCallOfThePipelineDumps) {
     double worst = 0;
     for (int k = 0; d.has("unet." + std::to_string(k) + ".out"); ++k, ++calls) {
       const std::string p = "unet." + std::to_string(k) + ".";
-      const at::Tensor out = unet.forward(d.get(p + "sample", at::kFloat),
-          d.get(p + "timestep", at::kLong), context);
+      const at::Tensor out =
+          unet.forward(d.get(p + "sample", at::kFloat), d.get(p + "timestep", at::kLong), context);
       const double err = max_abs_diff(out, d.get(p + "out", at::kFloat));
       EXPECT_LE(err, kOneThreadTol) << run << " " << p;
       worst = std::max(worst, err);
     }
-    std::printf("inpaint_%s_%s: %d UNet calls, 1 thread: max |diff| = %.3g\n",
-        GetParam().c_str(), run.c_str(), calls, worst);
+    std::printf("inpaint_%s_%s: %d UNet calls, 1 thread: max |diff| = %.3g\n", GetParam().c_str(),
+        run.c_str(), calls, worst);
     EXPECT_GE(calls, 7) << run;
   }
 }
@@ -233,12 +233,18 @@ TEST(UNet, RejectsBadInputsWithClearErrors) {
   const UNet2DConditionModel unet = load_unet("sd2");
   const at::Tensor t = at::scalar_tensor(1, at::kLong);
   const at::Tensor ctx = at::zeros({1, 77, 32});
-  EXPECT_NE(error_of([&] { unet.forward(at::zeros({1, 4, 8, 8}), t, ctx); })
-      .find("sample must be [batch, 9, height, width]"), std::string::npos);
-  EXPECT_NE(error_of([&] { unet.forward(at::zeros({1, 9, 8, 8}), t, at::zeros({1, 77, 768})); })
-      .find("encoder_hidden_states must be [1, tokens, 32]"), std::string::npos);
-  EXPECT_NE(error_of([&] { unet.forward(at::zeros({1, 9, 8, 8}), at::zeros({3}), ctx); })
-      .find("timestep"), std::string::npos);
+  EXPECT_NE(error_of([&] {
+    unet.forward(at::zeros({1, 4, 8, 8}), t, ctx);
+  }).find("sample must be [batch, 9, height, width]"),
+      std::string::npos);
+  EXPECT_NE(error_of([&] {
+    unet.forward(at::zeros({1, 9, 8, 8}), t, at::zeros({1, 77, 768}));
+  }).find("encoder_hidden_states must be [1, tokens, 32]"),
+      std::string::npos);
+  EXPECT_NE(error_of([&] {
+    unet.forward(at::zeros({1, 9, 8, 8}), at::zeros({3}), ctx);
+  }).find("timestep"),
+      std::string::npos);
 }
 
 TEST(UNet, ConfigOfTheRealModels) {
@@ -279,7 +285,8 @@ TEST(UNet, ConfigOfTheRealModels) {
 
   // Features this port does not implement are refused, naming file and key.
   const fs::path bad = dir.path() / "bad.json";
-  std::ofstream(bad) << R"({"class_embed_type": "timestep", "block_out_channels": [32, 32, 64, 64]})";
+  std::ofstream(bad)
+      << R"({"class_embed_type": "timestep", "block_out_channels": [32, 32, 64, 64]})";
   const std::string err = error_of([&] { UNetConfig::load(bad); });
   EXPECT_NE(err.find("bad.json"), std::string::npos) << err;
   EXPECT_NE(err.find("class_embed_type"), std::string::npos) << err;
@@ -294,8 +301,10 @@ TEST_P(VaeGolden, EncodeMatchesDiffusersOneThread) {
   const AutoencoderKL vae = load_vae(GetParam());
   // The golden image was fed channels-last, as the pipeline feeds it.
   const VaeErrors e = vae_encode_errors(vae, GetParam(), true);
-  std::printf("vae_encode_%s, 1 thread, channels-last: moments %.3g mean %.3g std %.3g "
-      "sample %.3g\n", GetParam().c_str(), e.moments, e.mean, e.std, e.sample);
+  std::printf(
+      "vae_encode_%s, 1 thread, channels-last: moments %.3g mean %.3g std %.3g "
+      "sample %.3g\n",
+      GetParam().c_str(), e.moments, e.mean, e.std, e.sample);
   EXPECT_LE(e.moments, kOneThreadTol);
   EXPECT_LE(e.mean, kOneThreadTol);
   EXPECT_LE(e.logvar, kOneThreadTol);
@@ -303,8 +312,8 @@ TEST_P(VaeGolden, EncodeMatchesDiffusersOneThread) {
   EXPECT_LE(e.sample, kOneThreadTol);
   // A contiguous image runs other convolution kernels: close, not identical.
   const VaeErrors c = vae_encode_errors(vae, GetParam(), false);
-  std::printf("vae_encode_%s, 1 thread, contiguous: moments %.3g sample %.3g\n",
-      GetParam().c_str(), c.moments, c.sample);
+  std::printf("vae_encode_%s, 1 thread, contiguous: moments %.3g sample %.3g\n", GetParam().c_str(),
+      c.moments, c.sample);
   EXPECT_LE(c.moments, kTwoThreadTol);
   EXPECT_LE(c.sample, kTwoThreadTol);
 }
@@ -353,22 +362,21 @@ TEST(Vae, ScalingFactorAndConfig) {
 TEST(Vae, LegacyAttentionNamesAndConvShapes) {
   TempDir dir;
   const fs::path legacy = dir.path() / "vae";
-  copy_component(kData / "tiny-sd2" / "vae", legacy,
-      [](const std::string& name, std::vector<int64_t>& shape) {
+  copy_component(
+      kData / "tiny-sd2" / "vae", legacy, [](const std::string& name, std::vector<int64_t>& shape) {
         const std::pair<const char*, const char*> renames[] = {{".to_q.", ".query."},
             {".to_k.", ".key."}, {".to_v.", ".value."}, {".to_out.0.", ".proj_attn."}};
         for (const auto& [from, to] : renames) {
           const size_t at = name.find(from);
-          if (name.find("mid_block.attentions.0") != std::string::npos &&
-              at != std::string::npos) {
+          if (name.find("mid_block.attentions.0") != std::string::npos && at != std::string::npos) {
             if (shape.size() == 2) shape = {shape[0], shape[1], 1, 1};
             return name.substr(0, at) + to + name.substr(at + std::strlen(from));
           }
         }
         return name;
       });
-  ASSERT_TRUE(Weights::open(legacy, "diffusion_pytorch_model").has(
-      "decoder.mid_block.attentions.0.proj_attn.weight"));
+  ASSERT_TRUE(Weights::open(legacy, "diffusion_pytorch_model")
+                  .has("decoder.mid_block.attentions.0.proj_attn.weight"));
   Threads one(1);
   const AutoencoderKL vae = AutoencoderKL::load(legacy, "", at::kFloat, at::kCPU);
   EXPECT_LE(vae_decode_error(vae, "sd2"), kOneThreadTol);
@@ -391,13 +399,14 @@ TEST(Loading, MissingTensorIsNamed) {
   copy_component(kData / "tiny-sd2" / "unet", dir.path() / "unet",
       [](const std::string& name, std::vector<int64_t>&) {
         return name == "up_blocks.2.attentions.1.transformer_blocks.0.attn2.to_k.weight"
-            ? std::string() : name;
+            ? std::string()
+            : name;
       });
-  const std::string err = error_of([&] {
-    UNet2DConditionModel::load(dir.path() / "unet", "", at::kFloat, at::kCPU);
-  });
+  const std::string err =
+      error_of([&] { UNet2DConditionModel::load(dir.path() / "unet", "", at::kFloat, at::kCPU); });
   EXPECT_NE(err.find("up_blocks.2.attentions.1.transformer_blocks.0.attn2.to_k.weight"),
-      std::string::npos) << err;
+      std::string::npos)
+      << err;
 }
 
 TEST(Loading, UnusedTensorsAreRefused) {
@@ -407,22 +416,21 @@ TEST(Loading, UnusedTensorsAreRefused) {
   copy_component(kData / "tiny-sd2" / "vae", vae_dir,
       [](const std::string& name, std::vector<int64_t>&) { return name; });
   {
-    auto file = rip::io::SafetensorsFile::open((vae_dir / "diffusion_pytorch_model.safetensors").string());
+    auto file =
+        rip::io::SafetensorsFile::open((vae_dir / "diffusion_pytorch_model.safetensors").string());
     std::vector<rip::io::TensorData> all;
     for (const auto& info : file->tensors()) {
       rip::io::TensorData t{info.name, info.dtype, info.shape,
           std::vector<uint8_t>(file->data(info), file->data(info) + info.nbytes)};
       all.push_back(t);
     }
-    rip::io::TensorData extra{"encoder.down_blocks.0.resnets.7.norm1.weight",
-        rip::io::DType::F32, {4}, std::vector<uint8_t>(16, 0)};
+    rip::io::TensorData extra{"encoder.down_blocks.0.resnets.7.norm1.weight", rip::io::DType::F32,
+        {4}, std::vector<uint8_t>(16, 0)};
     all.push_back(extra);
     file.reset();
     rip::io::write_safetensors((vae_dir / "diffusion_pytorch_model.safetensors").string(), all);
   }
-  const std::string err = error_of([&] {
-    AutoencoderKL::load(vae_dir, "", at::kFloat, at::kCPU);
-  });
+  const std::string err = error_of([&] { AutoencoderKL::load(vae_dir, "", at::kFloat, at::kCPU); });
   EXPECT_NE(err.find("encoder.down_blocks.0.resnets.7.norm1.weight"), std::string::npos) << err;
   EXPECT_NE(err.find("diffusion_pytorch_model.safetensors"), std::string::npos) << err;
 }
@@ -443,8 +451,8 @@ TEST(Loading, VaeWeightsAsUNetAreRefused) {
 TEST(Dtypes, Fp16VariantAndBfloat16Run) {
   Weights g = golden("unet_sd2");
   const at::Tensor want = g.get("out", at::kFloat);
-  const UNet2DConditionModel from_fp16 = UNet2DConditionModel::load(
-      kData / "tiny-sd2-fp16" / "unet", "fp16", at::kFloat, at::kCPU);
+  const UNet2DConditionModel from_fp16 =
+      UNet2DConditionModel::load(kData / "tiny-sd2-fp16" / "unet", "fp16", at::kFloat, at::kCPU);
   const at::Tensor out16 = from_fp16.forward(g.get("sample", at::kFloat),
       g.get("timestep", at::kLong), g.get("encoder_hidden_states", at::kFloat));
   const double err16 = max_abs_diff(out16, want);
@@ -452,33 +460,33 @@ TEST(Dtypes, Fp16VariantAndBfloat16Run) {
   EXPECT_LE(err16, 0.05);
   EXPECT_GT(err16, 0.0);  // it really read the fp16 file
 
-  const UNet2DConditionModel bf16 = UNet2DConditionModel::load(
-      kData / "tiny-sd2" / "unet", "", at::kBFloat16, at::kCPU);
-  const at::Tensor outb = bf16.forward(g.get("sample", at::kFloat),
-      g.get("timestep", at::kLong), g.get("encoder_hidden_states", at::kFloat));
+  const UNet2DConditionModel bf16 =
+      UNet2DConditionModel::load(kData / "tiny-sd2" / "unet", "", at::kBFloat16, at::kCPU);
+  const at::Tensor outb = bf16.forward(g.get("sample", at::kFloat), g.get("timestep", at::kLong),
+      g.get("encoder_hidden_states", at::kFloat));
   EXPECT_EQ(outb.scalar_type(), at::kBFloat16);
   const double errb = max_abs_diff(outb.to(at::kFloat), want);
   std::printf("unet_sd2 in bfloat16: max |diff| = %.3g (max |out| %.3g)\n", errb,
       want.abs().max().item<double>());
   EXPECT_LE(errb, 0.5);
 
-  const AutoencoderKL vae = AutoencoderKL::load(kData / "tiny-sd2" / "vae", "", at::kBFloat16,
-      at::kCPU);
+  const AutoencoderKL vae =
+      AutoencoderKL::load(kData / "tiny-sd2" / "vae", "", at::kBFloat16, at::kCPU);
   Weights d = golden("vae_decode_sd2");
-  const double errv = max_abs_diff(vae.decode(d.get("z", at::kFloat)).to(at::kFloat),
-      d.get("sample", at::kFloat));
+  const double errv =
+      max_abs_diff(vae.decode(d.get("z", at::kFloat)).to(at::kFloat), d.get("sample", at::kFloat));
   std::printf("vae_decode_sd2 in bfloat16: max |diff| = %.3g\n", errv);
   EXPECT_LE(errv, 0.5);
 }
 
 TEST(Dtypes, Float16OnTheCpuIsRefusedClearly) {
-  const std::string err = error_of([] {
-    UNet2DConditionModel::load(kData / "tiny-sd2" / "unet", "", at::kHalf, at::kCPU);
-  });
+  const std::string err = error_of(
+      [] { UNet2DConditionModel::load(kData / "tiny-sd2" / "unet", "", at::kHalf, at::kCPU); });
   EXPECT_NE(err.find("float16 needs a CUDA device"), std::string::npos) << err;
   EXPECT_NE(error_of([] {
     AutoencoderKL::load(kData / "tiny-sd2" / "vae", "", at::kHalf, at::kCPU);
-  }).find("float16 needs a CUDA device"), std::string::npos);
+  }).find("float16 needs a CUDA device"),
+      std::string::npos);
 }
 
 // ---- attention ------------------------------------------------------------------
@@ -490,9 +498,9 @@ TEST(Dtypes, Float16OnTheCpuIsRefusedClearly) {
 // without the VAE's float32 softmax, with one thread and with two.
 TEST(AttentionTest, InPlaceScoresEqualDiffusersSequence) {
   at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(5);
-  for (const auto& [bh, l, s, d] : std::vector<std::array<int64_t, 4>>{{4, 3, 5, 2},
-           {10, 256, 77, 64}, {4, 1024, 1024, 16}, {2, 2100, 2100, 64}, {3, 1500, 3000, 40},
-           {1, 2500, 2500, 128}}) {
+  for (const auto& [bh, l, s, d] :
+      std::vector<std::array<int64_t, 4>>{{4, 3, 5, 2}, {10, 256, 77, 64}, {4, 1024, 1024, 16},
+          {2, 2100, 2100, 64}, {3, 1500, 3000, 40}, {1, 2500, 2500, 128}}) {
     const at::Tensor q = at::randn({bh, l, d}, gen), k = at::randn({bh, s, d}, gen);
     const at::Tensor v = at::randn({bh, s, d}, gen);
     for (int threads : {1, 2}) {
@@ -501,10 +509,10 @@ TEST(AttentionTest, InPlaceScoresEqualDiffusersSequence) {
         rip::sd::Attention a;
         a.scale = std::pow(static_cast<double>(d), -0.5);
         a.upcast_softmax = upcast;
-        const at::Tensor scores = at::baddbmm(at::zeros({bh, l, s}), q, k.transpose(-1, -2),
-            1, a.scale);
-        const at::Tensor want = at::bmm(
-            at::softmax(upcast ? scores.to(at::kFloat) : scores, -1), v);
+        const at::Tensor scores =
+            at::baddbmm(at::zeros({bh, l, s}), q, k.transpose(-1, -2), 1, a.scale);
+        const at::Tensor want =
+            at::bmm(at::softmax(upcast ? scores.to(at::kFloat) : scores, -1), v);
         EXPECT_TRUE(at::equal(a.attend(q, k, v), want))
             << bh << "x" << l << "x" << s << "x" << d << ", " << threads << " threads";
       }
@@ -527,8 +535,8 @@ TEST(Sensitivity, PortingMistakesExceedTheTolerances) {
   o.heads = 4;
   o.cross_attention_dim = 32;
   o.use_linear_projection = true;
-  const rip::sd::Transformer2DModel t = rip::sd::Transformer2DModel::load(
-      l.sub("mid_block.attentions.0"), o);
+  const rip::sd::Transformer2DModel t =
+      rip::sd::Transformer2DModel::load(l.sub("mid_block.attentions.0"), o);
   const at::Tensor ctx = g.get("encoder_hidden_states", at::kFloat);
   const at::Tensor ref = t.forward(x, ctx);
   rip::sd::Transformer2DModel heads_as_size = t;
@@ -541,8 +549,8 @@ TEST(Sensitivity, PortingMistakesExceedTheTolerances) {
 
   UNetConfig c = UNetConfig::load(kData / "tiny-sd2" / "unet" / "config.json");
   c.flip_sin_to_cos = false;
-  const UNet2DConditionModel unflipped(c, Weights::open(kData / "tiny-sd2" / "unet",
-      "diffusion_pytorch_model"), at::kFloat, at::kCPU);
+  const UNet2DConditionModel unflipped(c,
+      Weights::open(kData / "tiny-sd2" / "unet", "diffusion_pytorch_model"), at::kFloat, at::kCPU);
   EXPECT_GT(unet_error(unflipped, "sd2"), 100 * kTwoThreadTol);
 }
 
@@ -573,9 +581,10 @@ TEST(Timing, TinyForwardPasses) {
   const auto t0 = std::chrono::steady_clock::now();
   vae.decode(at::randn({1, 4, 8, 8}));
   const double dec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::printf("tiny UNet forward, batch 2, %d threads: 8x8 latents %.1f ms, 16x16 %.1f ms; "
-      "tiny VAE decode to 64x64: %.1f ms\n", at::get_num_threads(), 1e3 * t8, 1e3 * t16,
-      1e3 * dec);
+  std::printf(
+      "tiny UNet forward, batch 2, %d threads: 8x8 latents %.1f ms, 16x16 %.1f ms; "
+      "tiny VAE decode to 64x64: %.1f ms\n",
+      at::get_num_threads(), 1e3 * t8, 1e3 * t16, 1e3 * dec);
   EXPECT_LT(t8, 5.0);
   // 4x the pixels: convolutions x4, self-attention x16 (of a small share).
   EXPECT_LT(t16, 16 * t8 + 0.5);

@@ -33,24 +33,18 @@ using rip::sd::PipelineOptions;
 
 namespace {
 
-fs::path
-data_dir()
-{
+fs::path data_dir() {
   const char* d = std::getenv("RIP_SD_TEST_DATA");
   return d ? fs::path(d) : fs::path(RIP_SD_TEST_DATA_DEFAULT);
 }
 
-cv::Mat
-load_mask(const fs::path& p)
-{
+cv::Mat load_mask(const fs::path& p) {
   cv::Mat m = cv::imread(p.string(), cv::IMREAD_GRAYSCALE);
   EXPECT_FALSE(m.empty()) << p;
   return m;
 }
 
-std::shared_ptr<InpaintPipeline>
-pipeline(const fs::path& model)
-{
+std::shared_ptr<InpaintPipeline> pipeline(const fs::path& model) {
   PipelineOptions o;
   o.model_dir = model;
   return InpaintPipeline::load(o);
@@ -67,45 +61,37 @@ struct Case {
   const char* scheduler;
 };
 
-void
-PrintTo(const Case& c, std::ostream* os)
-{
+void PrintTo(const Case& c, std::ostream* os) {
   *os << c.golden;
 }
 
 class PipelineParity : public ::testing::TestWithParam<Case> {
  protected:
-  static void SetUpTestSuite()
-  {
+  static void SetUpTestSuite() {
     // The goldens were made with OMP_NUM_THREADS=1.
     rip::sd::test::set_threads(1, 1);
     // The real stable-diffusion-2-inpainting scheduler_config.json has no
     // timestep_spacing key, the tiny model's has "leading": a copy of the
     // tiny model with the hub-shaped config (goldens "*_hubcfg").
-    hub_ = fs::temp_directory_path() / ("rip-hub-model-" +
-        std::to_string(::getpid()));
+    hub_ = fs::temp_directory_path() / ("rip-hub-model-" + std::to_string(::getpid()));
     fs::remove_all(hub_);
     fs::copy(data_dir() / "tiny-sd2", hub_, fs::copy_options::recursive);
-    fs::copy_file(data_dir() / "goldens" /
-            "hub_like_sd2_inpainting_scheduler_config.json",
-        hub_ / "scheduler" / "scheduler_config.json",
-        fs::copy_options::overwrite_existing);
+    fs::copy_file(data_dir() / "goldens" / "hub_like_sd2_inpainting_scheduler_config.json",
+        hub_ / "scheduler" / "scheduler_config.json", fs::copy_options::overwrite_existing);
   }
   static void TearDownTestSuite() { fs::remove_all(hub_); }
   static fs::path hub_;
 };
 fs::path PipelineParity::hub_;
 
-TEST_P(PipelineParity, MatchesDiffusers)
-{
+TEST_P(PipelineParity, MatchesDiffusers) {
   const Case& c = GetParam();
   const fs::path g = data_dir() / "goldens";
-  const fs::path model = std::string(c.model) == "hub" ? hub_
-                                                        : data_dir() / c.model;
+  const fs::path model = std::string(c.model) == "hub" ? hub_ : data_dir() / c.model;
   cv::Mat image = rip::io::load_rgb_image((g / c.image).string());
   cv::Mat mask = load_mask(g / c.mask);
-  cv::Mat expected = rip::io::load_rgb_image(
-      (g / (std::string("inpaint_") + c.golden + ".png")).string());
+  cv::Mat expected =
+      rip::io::load_rgb_image((g / (std::string("inpaint_") + c.golden + ".png")).string());
 
   InpaintSettings s;
   s.prompt = c.prompt;
@@ -117,16 +103,14 @@ TEST_P(PipelineParity, MatchesDiffusers)
   s.scheduler = c.scheduler;
   s.paste_back = false;  // diffusers' raw output
   int progress_calls = 0;
-  cv::Mat out = pipeline(model)->inpaint(image, mask, s,
-      [&](int, int) { progress_calls++; });
+  cv::Mat out = pipeline(model)->inpaint(image, mask, s, [&](int, int) { progress_calls++; });
 
   ASSERT_EQ(out.size(), expected.size());
   cv::Mat diff;
   cv::absdiff(out, expected, diff);
   double max_diff = 0;
   cv::minMaxLoc(diff.reshape(1), nullptr, &max_diff);
-  const double off = cv::countNonZero(diff.reshape(1)) /
-      double(diff.total() * diff.channels());
+  const double off = cv::countNonZero(diff.reshape(1)) / double(diff.total() * diff.channels());
   EXPECT_LE(max_diff, 1.0) << c.golden;
   EXPECT_LT(off, 0.01) << c.golden << ": share of values off by one";
   EXPECT_GT(progress_calls, 0);
@@ -134,39 +118,28 @@ TEST_P(PipelineParity, MatchesDiffusers)
 
 const Case kCases[] = {
     {"sd2_empty", "tiny-sd2", "image.png", "mask.png", "", "", 1.0, ""},
-    {"sd2_cfg", "tiny-sd2", "image.png", "mask.png",
-        "a painting of a starry night", "blurry", 1.0, ""},
-    {"sd2_strength075", "tiny-sd2", "image.png", "mask.png", "", "", 0.75, ""},
-    {"sd2_w96h64", "tiny-sd2", "image_w96h64.png", "mask_w96h64.png", "", "",
-        1.0, ""},
-    {"sd2_empty_ddim", "tiny-sd2", "image.png", "mask.png", "", "", 1.0,
-        "ddim"},
-    {"sd2_empty_euler_a", "tiny-sd2", "image.png", "mask.png", "", "", 1.0,
-        "euler-ancestral"},
-    {"sd2_empty_dpmpp2m", "tiny-sd2", "image.png", "mask.png", "", "", 1.0,
-        "dpm-solver++"},
-    {"sd2_empty_euler_a_hubcfg", "hub", "image.png", "mask.png", "", "", 1.0,
-        "euler-ancestral"},
-    {"sd2_empty_dpmpp2m_hubcfg", "hub", "image.png", "mask.png", "", "", 1.0,
-        "dpm-solver++"},
-    {"sd15_empty", "tiny-sd15", "image.png", "mask.png", "", "", 1.0, ""},
-    {"sd15_cfg", "tiny-sd15", "image.png", "mask.png",
-        "a painting of a starry night", "blurry", 1.0, ""},
-    {"sd15_strength075", "tiny-sd15", "image.png", "mask.png", "", "", 0.75,
+    {"sd2_cfg", "tiny-sd2", "image.png", "mask.png", "a painting of a starry night", "blurry", 1.0,
         ""},
-    {"sd15_w96h64", "tiny-sd15", "image_w96h64.png", "mask_w96h64.png", "",
-        "", 1.0, ""},
+    {"sd2_strength075", "tiny-sd2", "image.png", "mask.png", "", "", 0.75, ""},
+    {"sd2_w96h64", "tiny-sd2", "image_w96h64.png", "mask_w96h64.png", "", "", 1.0, ""},
+    {"sd2_empty_ddim", "tiny-sd2", "image.png", "mask.png", "", "", 1.0, "ddim"},
+    {"sd2_empty_euler_a", "tiny-sd2", "image.png", "mask.png", "", "", 1.0, "euler-ancestral"},
+    {"sd2_empty_dpmpp2m", "tiny-sd2", "image.png", "mask.png", "", "", 1.0, "dpm-solver++"},
+    {"sd2_empty_euler_a_hubcfg", "hub", "image.png", "mask.png", "", "", 1.0, "euler-ancestral"},
+    {"sd2_empty_dpmpp2m_hubcfg", "hub", "image.png", "mask.png", "", "", 1.0, "dpm-solver++"},
+    {"sd15_empty", "tiny-sd15", "image.png", "mask.png", "", "", 1.0, ""},
+    {"sd15_cfg", "tiny-sd15", "image.png", "mask.png", "a painting of a starry night", "blurry",
+        1.0, ""},
+    {"sd15_strength075", "tiny-sd15", "image.png", "mask.png", "", "", 0.75, ""},
+    {"sd15_w96h64", "tiny-sd15", "image_w96h64.png", "mask_w96h64.png", "", "", 1.0, ""},
 };
 
 INSTANTIATE_TEST_SUITE_P(Goldens, PipelineParity, ::testing::ValuesIn(kCases),
-    [](const ::testing::TestParamInfo<Case>& info) {
-      return std::string(info.param.golden);
-    });
+    [](const ::testing::TestParamInfo<Case>& info) { return std::string(info.param.golden); });
 
 class Pipeline : public ::testing::Test {
  protected:
-  void SetUp() override
-  {
+  void SetUp() override {
     rip::sd::test::set_threads(1, 1);
     g_ = data_dir() / "goldens";
     image_ = rip::io::load_rgb_image((g_ / "image.png").string());
@@ -179,8 +152,7 @@ class Pipeline : public ::testing::Test {
   InpaintSettings s_;
 };
 
-TEST_F(Pipeline, PasteBackChangesOnlyMaskedPixels)
-{
+TEST_F(Pipeline, PasteBackChangesOnlyMaskedPixels) {
   auto p = pipeline(data_dir() / "tiny-sd2");
   s_.paste_back = true;
   cv::Mat pasted = p->inpaint(image_, mask_, s_);
@@ -205,8 +177,7 @@ TEST_F(Pipeline, PasteBackChangesOnlyMaskedPixels)
   EXPECT_GT(cv::countNonZero(raw_outside.reshape(1)), 0);
 }
 
-TEST_F(Pipeline, SameSeedSameImageOtherSeedDiffers)
-{
+TEST_F(Pipeline, SameSeedSameImageOtherSeedDiffers) {
   auto p = pipeline(data_dir() / "tiny-sd2");
   cv::Mat a = p->inpaint(image_, mask_, s_);
   cv::Mat b = p->inpaint(image_, mask_, s_);
@@ -216,8 +187,7 @@ TEST_F(Pipeline, SameSeedSameImageOtherSeedDiffers)
   EXPECT_GT(cv::norm(a, c, cv::NORM_INF), 0);
 }
 
-TEST_F(Pipeline, SameModelSharesWeights)
-{
+TEST_F(Pipeline, SameModelSharesWeights) {
   auto a = pipeline(data_dir() / "tiny-sd2");
   auto b = pipeline(data_dir() / "tiny-sd2" / ".." / "tiny-sd2");
   auto c = pipeline(data_dir() / "tiny-sd15");
@@ -229,8 +199,7 @@ TEST_F(Pipeline, SameModelSharesWeights)
   EXPECT_FALSE(a->shares_weights_with(*InpaintPipeline::load(bf)));
 }
 
-TEST_F(Pipeline, Bf16AndFp16VariantRunOnCpu)
-{
+TEST_F(Pipeline, Bf16AndFp16VariantRunOnCpu) {
   // bf16 compute on the CPU, reading the .fp16 variant files: not
   // bit-comparable with fp32, but close to it.
   PipelineOptions o;
@@ -243,9 +212,7 @@ TEST_F(Pipeline, Bf16AndFp16VariantRunOnCpu)
   EXPECT_LT(cv::mean(d.reshape(1))[0], 20.0);
 }
 
-std::string
-error_of(const std::function<void()>& fn)
-{
+std::string error_of(const std::function<void()>& fn) {
   try {
     fn();
   } catch (const rip::Error& e) {
@@ -254,50 +221,40 @@ error_of(const std::function<void()>& fn)
   return "";
 }
 
-TEST_F(Pipeline, ClearErrors)
-{
+TEST_F(Pipeline, ClearErrors) {
   PipelineOptions o;
   o.model_dir = "/nonexistent/model";
-  EXPECT_NE(error_of([&] { InpaintPipeline::load(o); })
-                .find("'/nonexistent/model' does not exist"),
+  EXPECT_NE(error_of([&] { InpaintPipeline::load(o); }).find("'/nonexistent/model' does not exist"),
       std::string::npos);
   o.model_dir = data_dir() / "goldens";
-  EXPECT_NE(error_of([&] { InpaintPipeline::load(o); })
-                .find("model_index.json"),
-      std::string::npos);
+  EXPECT_NE(
+      error_of([&] { InpaintPipeline::load(o); }).find("model_index.json"), std::string::npos);
   o.model_dir = data_dir() / "tiny-sd2";
   o.dtype = "fp16";
-  EXPECT_NE(error_of([&] { InpaintPipeline::load(o); })
-                .find("fp16 needs a CUDA device"),
+  EXPECT_NE(error_of([&] { InpaintPipeline::load(o); }).find("fp16 needs a CUDA device"),
       std::string::npos);
   o.dtype = "fp64";
-  EXPECT_NE(error_of([&] { InpaintPipeline::load(o); })
-                .find("unknown dtype 'fp64'"),
-      std::string::npos);
+  EXPECT_NE(
+      error_of([&] { InpaintPipeline::load(o); }).find("unknown dtype 'fp64'"), std::string::npos);
   o.dtype = "fp32";
   o.device = "cuda:0";
-  EXPECT_NE(error_of([&] { InpaintPipeline::load(o); })
-                .find("without CUDA"),
-      std::string::npos);
+  EXPECT_NE(error_of([&] { InpaintPipeline::load(o); }).find("without CUDA"), std::string::npos);
   o.device = "tpu";
-  EXPECT_NE(error_of([&] { InpaintPipeline::load(o); })
-                .find("unknown device 'tpu'"),
-      std::string::npos);
+  EXPECT_NE(
+      error_of([&] { InpaintPipeline::load(o); }).find("unknown device 'tpu'"), std::string::npos);
 
   auto p = pipeline(data_dir() / "tiny-sd2");
   cv::Mat odd(60, 60, CV_8UC3, cv::Scalar::all(0));
   cv::Mat odd_mask(60, 60, CV_8UC1, cv::Scalar(255));
-  EXPECT_NE(error_of([&] { p->inpaint(odd, odd_mask, s_); })
-                .find("multiples of 8"),
-      std::string::npos);
+  EXPECT_NE(
+      error_of([&] { p->inpaint(odd, odd_mask, s_); }).find("multiples of 8"), std::string::npos);
   s_.scheduler = "lms";
   EXPECT_FALSE(error_of([&] { p->inpaint(image_, mask_, s_); }).empty());
 }
 
-TEST_F(Pipeline, TruncatedWeightsNameTheFile)
-{
-  const fs::path copy = fs::temp_directory_path() /
-      ("rip-broken-model-" + std::to_string(::getpid()));
+TEST_F(Pipeline, TruncatedWeightsNameTheFile) {
+  const fs::path copy =
+      fs::temp_directory_path() / ("rip-broken-model-" + std::to_string(::getpid()));
   fs::remove_all(copy);
   fs::copy(data_dir() / "tiny-sd2", copy, fs::copy_options::recursive);
   const fs::path unet = copy / "unet" / "diffusion_pytorch_model.safetensors";
@@ -305,8 +262,7 @@ TEST_F(Pipeline, TruncatedWeightsNameTheFile)
   PipelineOptions o;
   o.model_dir = copy;
   std::string e = error_of([&] { InpaintPipeline::load(o); });
-  EXPECT_NE(e.find("diffusion_pytorch_model.safetensors"), std::string::npos)
-      << e;
+  EXPECT_NE(e.find("diffusion_pytorch_model.safetensors"), std::string::npos) << e;
   EXPECT_NE(e.find("truncated"), std::string::npos) << e;
   fs::remove_all(copy);
 }
@@ -315,8 +271,7 @@ TEST_F(Pipeline, TruncatedWeightsNameTheFile)
 
 // rip/blas_threading.h: libtorch links libblas.so.3, so the kind is known
 // once it is loaded, and the advice is given exactly for the slow set-ups.
-TEST(BlasThreading, NamesTheLoadedBlasAndAdvisesOnlyWhenSlow)
-{
+TEST(BlasThreading, NamesTheLoadedBlasAndAdvisesOnlyWhenSlow) {
   at::mm(at::ones({8, 8}), at::ones({8, 8}));  // libtorch, and its BLAS, in use
   const rip::BlasKind kind = rip::loaded_blas();
   std::printf("BLAS: %s, %d OpenMP threads\n", rip::blas_name(kind), rip::openmp_threads());

@@ -25,7 +25,9 @@ inline std::filesystem::path sd_data() {
   return env ? std::filesystem::path(env) / "sd" : std::filesystem::path(RIP_SD_TEST_DATA_DEFAULT);
 }
 
-inline std::filesystem::path goldens() { return sd_data() / "goldens"; }
+inline std::filesystem::path goldens() {
+  return sd_data() / "goldens";
+}
 
 class Golden {
  public:
@@ -51,7 +53,8 @@ class Golden {
 
   std::string metadata(const std::string& key) const {
     auto it = file_->metadata().find(key);
-    if (it == file_->metadata().end()) throw std::runtime_error(file_->path() + ": no metadata " + key);
+    if (it == file_->metadata().end())
+      throw std::runtime_error(file_->path() + ": no metadata " + key);
     return it->second;
   }
 
@@ -85,22 +88,23 @@ struct ErrorStats {
 constexpr double kSchedRelTol = 1e-5;
 constexpr double kSchedAbsTol = 1e-6;
 
-inline void expect_same(const at::Tensor& actual, const at::Tensor& expected,
-    const std::string& what) {
+inline void expect_same(
+    const at::Tensor& actual, const at::Tensor& expected, const std::string& what) {
   auto& stats = ErrorStats::global();
   ++stats.compared;
   ASSERT_TRUE(actual.defined()) << what << ": undefined";
   ASSERT_EQ(actual.scalar_type(), expected.scalar_type()) << what;
   ASSERT_EQ(actual.sizes(), expected.sizes()) << what;
   at::Tensor a = actual.contiguous(), e = expected.contiguous();
-  if (at::equal(a, e) || (a.is_floating_point() && at::equal(a.isnan(), e.isnan()) &&
-                             at::equal(at::nan_to_num(a), at::nan_to_num(e)))) {
+  if (at::equal(a, e) ||
+      (a.is_floating_point() && at::equal(a.isnan(), e.isnan()) &&
+          at::equal(at::nan_to_num(a), at::nan_to_num(e)))) {
     ++stats.bit_exact;
     return;
   }
   if (!a.is_floating_point() || bit_exact_mode()) {
-    ADD_FAILURE() << what << ": differs from diffusers" << (a.is_floating_point() ?
-        " (RIP_BIT_EXACT=1 demands identical bits)" : "");
+    ADD_FAILURE() << what << ": differs from diffusers"
+                  << (a.is_floating_point() ? " (RIP_BIT_EXACT=1 demands identical bits)" : "");
     return;
   }
   const at::Tensor ad = at::nan_to_num(a.to(at::kDouble)), ed = at::nan_to_num(e.to(at::kDouble));

@@ -28,8 +28,10 @@ SchedulerConfig config_with(const json& changes, const std::string& cls = "PNDMS
       {"set_alpha_to_one", false}, {"skip_prk_steps", true}, {"steps_offset", 1},
       {"trained_betas", nullptr}};
   for (const auto& [k, v] : changes.items()) {
-    if (v.is_null()) j.erase(k);
-    else j[k] = v;
+    if (v.is_null())
+      j.erase(k);
+    else
+      j[k] = v;
   }
   return SchedulerConfig::from_json(j, "test config");
 }
@@ -62,8 +64,8 @@ std::string temp_file(const std::string& name, const std::string& text) {
 TEST(SchedConfig, AbsentKeysTakeEachClassDefault) {
   // The real SD2-inpainting file has no timestep_spacing and no
   // prediction_type-independent keys of the other classes.
-  const auto hub = SchedulerConfig::load(
-      test::goldens() / "hub_like_sd2_inpainting_scheduler_config.json");
+  const auto hub =
+      SchedulerConfig::load(test::goldens() / "hub_like_sd2_inpainting_scheduler_config.json");
   EXPECT_EQ(hub.class_name, "PNDMScheduler");
   auto pndm = make_scheduler(hub);
   EXPECT_EQ(as<PNDMScheduler>(pndm).settings().common.timestep_spacing, "leading");
@@ -73,7 +75,8 @@ TEST(SchedConfig, AbsentKeysTakeEachClassDefault) {
   EXPECT_FALSE(as<DDIMScheduler>(ddim).settings().clip_sample);       // from the file
   EXPECT_FALSE(as<DDIMScheduler>(ddim).settings().set_alpha_to_one);  // from the file
   auto euler = make_scheduler(hub, "euler-ancestral");
-  EXPECT_EQ(as<EulerAncestralDiscreteScheduler>(euler).settings().common.timestep_spacing, "linspace");
+  EXPECT_EQ(
+      as<EulerAncestralDiscreteScheduler>(euler).settings().common.timestep_spacing, "linspace");
   auto dpm = make_scheduler(hub, "dpm-solver++");
   const auto& d = as<DPMSolverMultistepScheduler>(dpm).settings();
   EXPECT_EQ(d.common.timestep_spacing, "linspace");
@@ -93,8 +96,8 @@ TEST(SchedConfig, AbsentKeysTakeEachClassDefault) {
   EXPECT_EQ(b.common.steps_offset, 0);
 
   // tiny-sd15 names DDIMScheduler itself.
-  auto sd15 = make_pipeline_scheduler(SchedulerConfig::load(
-      test::sd_data() / "tiny-sd15" / "scheduler" / "scheduler_config.json"));
+  auto sd15 = make_pipeline_scheduler(
+      SchedulerConfig::load(test::sd_data() / "tiny-sd15" / "scheduler" / "scheduler_config.json"));
   EXPECT_EQ(sd15->name(), "DDIMScheduler");
 }
 
@@ -116,8 +119,8 @@ TEST(SchedConfig, PipelineCorrectsOutdatedConfigs) {
   auto own = make_pipeline_scheduler(config_with({{"steps_offset", 0}, {"skip_prk_steps", false}}));
   EXPECT_EQ(as<PNDMScheduler>(own).settings().common.steps_offset, 1);
   EXPECT_TRUE(as<PNDMScheduler>(own).settings().skip_prk_steps);
-  auto own_absent = make_pipeline_scheduler(config_with({{"steps_offset", nullptr},
-      {"skip_prk_steps", nullptr}}));
+  auto own_absent = make_pipeline_scheduler(
+      config_with({{"steps_offset", nullptr}, {"skip_prk_steps", nullptr}}));
   EXPECT_EQ(as<PNDMScheduler>(own_absent).settings().common.steps_offset, 1);
   EXPECT_TRUE(as<PNDMScheduler>(own_absent).settings().skip_prk_steps);
   // Naming the file's own class is the same as not overriding.
@@ -130,11 +133,11 @@ TEST(SchedConfig, PipelineCorrectsOutdatedConfigs) {
   EXPECT_EQ(as<DDIMScheduler>(swapped).settings().common.steps_offset, 1);
   auto swapped_absent = make_pipeline_scheduler(config_with({{"steps_offset", nullptr}}), "ddim");
   EXPECT_EQ(as<DDIMScheduler>(swapped_absent).settings().common.steps_offset, 0);
-  auto to_pndm = make_pipeline_scheduler(
-      config_with({{"skip_prk_steps", nullptr}}, "DDIMScheduler"), "pndm");
+  auto to_pndm =
+      make_pipeline_scheduler(config_with({{"skip_prk_steps", nullptr}}, "DDIMScheduler"), "pndm");
   EXPECT_FALSE(as<PNDMScheduler>(to_pndm).settings().skip_prk_steps);
-  auto to_pndm_false = make_pipeline_scheduler(
-      config_with({{"skip_prk_steps", false}}, "DDIMScheduler"), "pndm");
+  auto to_pndm_false =
+      make_pipeline_scheduler(config_with({{"skip_prk_steps", false}}, "DDIMScheduler"), "pndm");
   EXPECT_TRUE(as<PNDMScheduler>(to_pndm_false).settings().skip_prk_steps);
 
   // Plain make_scheduler (Cls.from_config) corrects nothing.
@@ -175,48 +178,103 @@ TEST(SchedConfig, BadFilesAreErrors) {
   expect_error([&] { SchedulerConfig::load(list); }, {list, "object"});
   std::filesystem::remove(broken);
   std::filesystem::remove(list);
-  expect_error([] { make_scheduler(config_with({{"num_train_timesteps", "1000"}})); },
+  expect_error(
+      [] {
+        make_scheduler(config_with({{"num_train_timesteps", "1000"}}));
+      },
       {"test config", "num_train_timesteps", "integer", "PNDMScheduler"});
-  expect_error([] { make_scheduler(config_with({{"beta_start", "small"}}), "ddim"); },
+  expect_error(
+      [] {
+        make_scheduler(config_with({{"beta_start", "small"}}), "ddim");
+      },
       {"beta_start", "number"});
-  expect_error([] { make_scheduler(config_with({{"clip_sample", 1}}), "ddim"); },
+  expect_error(
+      [] {
+        make_scheduler(config_with({{"clip_sample", 1}}), "ddim");
+      },
       {"clip_sample", "true or false"});
-  expect_error([] { make_scheduler(config_with({{"trained_betas", json::array({0.1, 0.2})}})); },
+  expect_error(
+      [] {
+        make_scheduler(config_with({{"trained_betas", json::array({0.1, 0.2})}}));
+      },
       {"trained_betas", "1000"});
 }
 
 TEST(SchedConfig, UnsupportedValuesAreErrors) {
-  expect_error([] { make_scheduler(config_with({{"prediction_type", "sample"}})); },
+  expect_error(
+      [] {
+        make_scheduler(config_with({{"prediction_type", "sample"}}));
+      },
       {"PNDMScheduler", "prediction_type", "\"sample\"", "epsilon"});
-  expect_error([] { make_scheduler(config_with({{"prediction_type", "x0"}}), "euler-ancestral"); },
+  expect_error(
+      [] {
+        make_scheduler(config_with({{"prediction_type", "x0"}}), "euler-ancestral");
+      },
       {"EulerAncestralDiscreteScheduler", "prediction_type"});
-  expect_error([] { make_scheduler(config_with({{"timestep_spacing", "uniform"}}), "ddim"); },
+  expect_error(
+      [] {
+        make_scheduler(config_with({{"timestep_spacing", "uniform"}}), "ddim");
+      },
       {"timestep_spacing", "\"uniform\"", "trailing"});
-  expect_error([] { make_scheduler(config_with({{"beta_schedule", "cosine"}}), "dpm-solver++"); },
+  expect_error(
+      [] {
+        make_scheduler(config_with({{"beta_schedule", "cosine"}}), "dpm-solver++");
+      },
       {"beta_schedule", "\"cosine\"", "squaredcos_cap_v2"});
-  expect_error([] { make_scheduler(config_with({{"thresholding", true}}), "ddim"); },
-      {"thresholding"});
-  expect_error([] { make_scheduler(config_with({{"thresholding", true}}), "dpm-solver++"); },
+  expect_error(
+      [] {
+        make_scheduler(config_with({{"thresholding", true}}), "ddim");
+      },
       {"thresholding"});
   expect_error(
-      [] { make_scheduler(config_with({{"algorithm_type", "sde-dpmsolver++"}}), "dpm-solver++"); },
+      [] {
+        make_scheduler(config_with({{"thresholding", true}}), "dpm-solver++");
+      },
+      {"thresholding"});
+  expect_error(
+      [] {
+        make_scheduler(config_with({{"algorithm_type", "sde-dpmsolver++"}}), "dpm-solver++");
+      },
       {"algorithm_type", "sde-dpmsolver++", "dpmsolver++"});
-  expect_error([] { make_scheduler(config_with({{"algorithm_type", "unipc"}}), "dpm-solver++"); },
+  expect_error(
+      [] {
+        make_scheduler(config_with({{"algorithm_type", "unipc"}}), "dpm-solver++");
+      },
       {"algorithm_type", "unipc"});
-  expect_error([] { make_scheduler(config_with({{"algorithm_type", "deis"}}), "dpm-solver++"); },
+  expect_error(
+      [] {
+        make_scheduler(config_with({{"algorithm_type", "deis"}}), "dpm-solver++");
+      },
       {"deis", "sigma_min"});
-  expect_error([] { make_scheduler(config_with({{"solver_order", 3}}), "dpm-solver++"); },
+  expect_error(
+      [] {
+        make_scheduler(config_with({{"solver_order", 3}}), "dpm-solver++");
+      },
       {"solver_order", "3"});
-  expect_error([] { make_scheduler(config_with({{"solver_type", "bh3"}}), "dpm-solver++"); },
+  expect_error(
+      [] {
+        make_scheduler(config_with({{"solver_type", "bh3"}}), "dpm-solver++");
+      },
       {"solver_type", "bh3"});
-  expect_error([] { make_scheduler(config_with({{"use_karras_sigmas", true}}), "dpm-solver++"); },
+  expect_error(
+      [] {
+        make_scheduler(config_with({{"use_karras_sigmas", true}}), "dpm-solver++");
+      },
       {"use_karras_sigmas"});
-  expect_error([] { make_scheduler(config_with({{"use_lu_lambdas", true}}), "dpm-solver++"); },
+  expect_error(
+      [] {
+        make_scheduler(config_with({{"use_lu_lambdas", true}}), "dpm-solver++");
+      },
       {"use_lu_lambdas"});
   expect_error(
-      [] { make_scheduler(config_with({{"final_sigmas_type", "denoise_to_zero"}}), "dpm-solver++"); },
+      [] {
+        make_scheduler(config_with({{"final_sigmas_type", "denoise_to_zero"}}), "dpm-solver++");
+      },
       {"final_sigmas_type"});
-  expect_error([] { make_scheduler(config_with({{"variance_type", "learned_range"}}), "dpm-solver++"); },
+  expect_error(
+      [] {
+        make_scheduler(config_with({{"variance_type", "learned_range"}}), "dpm-solver++");
+      },
       {"variance_type"});
   // Keys of other classes are ignored, as diffusers does.
   EXPECT_NO_THROW(make_scheduler(config_with({{"solver_order", 3}}), "pndm"));
@@ -237,8 +295,8 @@ TEST(SchedConfig, MisuseIsAnError) {
   euler->set_timesteps(4);
   at::Tensor x = at::zeros({1, 4, 2, 2});
   expect_error([&] { euler->step(x, at::scalar_tensor(1, at::kLong), x); }, {"integer"});
-  expect_error([&] { euler->step(x, at::scalar_tensor(3.5, at::kFloat), x); },
-      {"not one of timesteps"});
+  expect_error(
+      [&] { euler->step(x, at::scalar_tensor(3.5, at::kFloat), x); }, {"not one of timesteps"});
   auto prk = make_scheduler(config_with({{"skip_prk_steps", false}}));
   expect_error([&] { prk->set_timesteps(3); }, {"at least 4"});
   auto pndm = make_scheduler(config_with({}));

@@ -69,7 +69,8 @@ void check_run(Scheduler& s, const Golden& g, const std::string& prefix, int64_t
     sample = check_step(s, g, prefix, k,
         at::mul(model_input, 0.1) + test::seeded_randn(shape, 1000 + k), t, sample, generator, eta);
   }
-  EXPECT_FALSE(g.has(prefix + "prev_sample." + std::to_string(steps))) << "fewer steps than diffusers";
+  EXPECT_FALSE(g.has(prefix + "prev_sample." + std::to_string(steps)))
+      << "fewer steps than diffusers";
 }
 
 std::filesystem::path tiny_sd2_config() {
@@ -82,13 +83,15 @@ std::filesystem::path hub_config() {
 // sched_<name>[_hubcfg].safetensors: Cls.from_config(PNDMScheduler config
 // of tiny-sd2, or of the hub-like file without timestep_spacing).
 struct MainCase {
-  const char* file;     // golden name without .safetensors
+  const char* file;  // golden name without .safetensors
   const char* scheduler;
   bool hub;
   const char* class_name;
 };
 
-void PrintTo(const MainCase& c, std::ostream* os) { *os << c.file; }
+void PrintTo(const MainCase& c, std::ostream* os) {
+  *os << c.file;
+}
 
 class SchedMainGolden : public ::testing::TestWithParam<MainCase> {};
 
@@ -130,15 +133,16 @@ TEST(SchedVariants, NonDefaultConfigsMatchDiffusers) {
   ASSERT_GE(variants.size(), 30u);
   for (const auto& [name, v] : variants.items()) {
     SCOPED_TRACE(name);
-    auto s = make_scheduler(SchedulerConfig::from_json(v["config"], "variant " + name),
-        v["class"].get<std::string>());
+    auto s = make_scheduler(
+        SchedulerConfig::from_json(v["config"], "variant " + name), v["class"].get<std::string>());
     ASSERT_EQ(s->name(), v["class"].get<std::string>());
     if (g.has(name + ".alphas_cumprod"))
       expect_same(s->alphas_cumprod(), g.get(name + ".alphas_cumprod"), name + ".alphas_cumprod");
     const bool euler = s->name() == "EulerAncestralDiscreteScheduler";
     const double eta = v.value("eta", 0.0);
     const c10::optional<uint64_t> seed = (euler || v.contains("eta"))
-        ? c10::optional<uint64_t>(v["seed"].get<uint64_t>()) : c10::nullopt;
+        ? c10::optional<uint64_t>(v["seed"].get<uint64_t>())
+        : c10::nullopt;
     for (int64_t n : v["steps"])
       check_run(*s, g, name + ".n" + std::to_string(n) + ".", n, true, {1, 4, 4, 4}, eta, seed);
   }
@@ -200,7 +204,9 @@ struct DumpCase {
   const char* scheduler;
 };
 
-void PrintTo(const DumpCase& c, std::ostream* os) { *os << c.name; }
+void PrintTo(const DumpCase& c, std::ostream* os) {
+  *os << c.name;
+}
 
 class SchedPipelineDump : public ::testing::TestWithParam<DumpCase> {};
 
@@ -208,8 +214,8 @@ TEST_P(SchedPipelineDump, StepsMatchThePipelineRun) {
   const DumpCase& c = GetParam();
   Golden g(test::goldens() / (std::string(c.name) + ".dump.safetensors"));
   const auto harness = parse_python_json(g.metadata("harness"), c.name);
-  const auto config_path = c.hub ? hub_config()
-                                 : test::sd_data() / c.model / "scheduler" / "scheduler_config.json";
+  const auto config_path =
+      c.hub ? hub_config() : test::sd_data() / c.model / "scheduler" / "scheduler_config.json";
   auto s = make_pipeline_scheduler(SchedulerConfig::load(config_path), c.scheduler);
   ASSERT_EQ(s->name(), harness["scheduler"].get<std::string>());
   const int64_t steps = harness["steps"];

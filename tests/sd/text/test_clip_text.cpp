@@ -126,8 +126,9 @@ TEST(ClipTextModel, TokenizerThenEncoderMatchesDumpText) {
       const Golden g = golden("text_" + fam + "_" + name + ".safetensors");
       const std::vector<int64_t> ids = tok.encode(prompt);
       const at::Tensor golden_ids = g.input_ids.reshape({-1});
-      ASSERT_EQ(ids, std::vector<int64_t>(golden_ids.data_ptr<int64_t>(),
-                         golden_ids.data_ptr<int64_t>() + golden_ids.numel()));
+      ASSERT_EQ(ids,
+          std::vector<int64_t>(
+              golden_ids.data_ptr<int64_t>(), golden_ids.data_ptr<int64_t>() + golden_ids.numel()));
       EXPECT_LE(max_abs(model.encode(ids), g.last_hidden_state), kFp32Tol);
     }
   }
@@ -193,7 +194,8 @@ fs::path edited_text_encoder(const TempDir& dir,
   std::vector<io::TensorData> tensors;
   for (const auto& info : file->tensors()) {
     const uint8_t* p = file->data(info);
-    tensors.push_back({info.name, info.dtype, info.shape, std::vector<uint8_t>(p, p + info.nbytes)});
+    tensors.push_back(
+        {info.name, info.dtype, info.shape, std::vector<uint8_t>(p, p + info.nbytes)});
   }
   edit(tensors);
   io::write_safetensors((dst / "model.safetensors").string(), tensors);
@@ -207,7 +209,8 @@ TEST(ClipTextModel, Fp16VariantEqualsRoundedFp32Weights) {
   const fs::path te = edited_text_encoder(dir, [](std::vector<io::TensorData>& tensors) {
     for (auto& t : tensors) {
       if (t.dtype != io::DType::F32) continue;
-      at::Tensor v = at::from_blob(t.bytes.data(), t.shape, at::kFloat).to(at::kHalf).to(at::kFloat);
+      at::Tensor v =
+          at::from_blob(t.bytes.data(), t.shape, at::kFloat).to(at::kHalf).to(at::kFloat);
       std::memcpy(t.bytes.data(), v.data_ptr(), t.bytes.size());
     }
   });
@@ -222,8 +225,8 @@ TEST(ClipTextModel, PositionIdsBufferIsAccepted) {
   const fs::path te = edited_text_encoder(dir, [](std::vector<io::TensorData>& t) {
     std::vector<int64_t> ids(77);
     for (int i = 0; i < 77; ++i) ids[static_cast<size_t>(i)] = i;
-    t.push_back({"text_model.embeddings.position_ids", io::DType::I64, {1, 77},
-        test::as_bytes(ids)});
+    t.push_back(
+        {"text_model.embeddings.position_ids", io::DType::I64, {1, 77}, test::as_bytes(ids)});
   });
   const ClipTextModel model = ClipTextModel::load(te, at::kFloat, at::kCPU);
   const Golden g = golden("text_sd2_starry.safetensors");
@@ -234,8 +237,8 @@ TEST(ClipTextModel, MismatchedWeightsAreErrors) {
   {
     TempDir dir;  // an extra tensor nobody reads
     const fs::path te = edited_text_encoder(dir, [](std::vector<io::TensorData>& t) {
-      t.push_back(test::f32_tensor("text_model.encoder.layers.3.mlp.fc1.bias", {128},
-          std::vector<float>(128, 0.f)));
+      t.push_back(test::f32_tensor(
+          "text_model.encoder.layers.3.mlp.fc1.bias", {128}, std::vector<float>(128, 0.f)));
     });
     const std::string msg = error_of([&] { ClipTextModel::load(te, at::kFloat, at::kCPU); });
     EXPECT_NE(msg.find("text_model.encoder.layers.3.mlp.fc1.bias"), std::string::npos) << msg;
@@ -244,9 +247,11 @@ TEST(ClipTextModel, MismatchedWeightsAreErrors) {
   {
     TempDir dir;  // a missing tensor
     const fs::path te = edited_text_encoder(dir, [](std::vector<io::TensorData>& t) {
-      t.erase(std::remove_if(t.begin(), t.end(), [](const io::TensorData& d) {
-        return d.name == "text_model.final_layer_norm.weight";
-      }), t.end());
+      t.erase(std::remove_if(t.begin(), t.end(),
+                  [](const io::TensorData& d) {
+                    return d.name == "text_model.final_layer_norm.weight";
+                  }),
+          t.end());
     });
     const std::string msg = error_of([&] { ClipTextModel::load(te, at::kFloat, at::kCPU); });
     EXPECT_NE(msg.find("final_layer_norm.weight"), std::string::npos) << msg;
@@ -256,7 +261,8 @@ TEST(ClipTextModel, MismatchedWeightsAreErrors) {
     std::ifstream in(sd_data() / "tiny-sd2" / "text_encoder" / "config.json");
     nlohmann::json config = nlohmann::json::parse(in);
     config["num_hidden_layers"] = 2;
-    const fs::path te = edited_text_encoder(dir, [](auto&) {}, config.dump());
+    const fs::path te = edited_text_encoder(
+        dir, [](auto&) {}, config.dump());
     const std::string msg = error_of([&] { ClipTextModel::load(te, at::kFloat, at::kCPU); });
     EXPECT_NE(msg.find("encoder.layers.2."), std::string::npos) << msg;
   }
@@ -265,7 +271,8 @@ TEST(ClipTextModel, MismatchedWeightsAreErrors) {
     std::ifstream in(sd_data() / "tiny-sd2" / "text_encoder" / "config.json");
     nlohmann::json config = nlohmann::json::parse(in);
     config["hidden_size"] = 64;
-    const fs::path te = edited_text_encoder(dir, [](auto&) {}, config.dump());
+    const fs::path te = edited_text_encoder(
+        dir, [](auto&) {}, config.dump());
     const std::string msg = error_of([&] { ClipTextModel::load(te, at::kFloat, at::kCPU); });
     EXPECT_NE(msg.find("token_embedding.weight"), std::string::npos) << msg;
   }
@@ -274,7 +281,8 @@ TEST(ClipTextModel, MismatchedWeightsAreErrors) {
     std::ifstream in(sd_data() / "tiny-sd2" / "text_encoder" / "config.json");
     nlohmann::json config = nlohmann::json::parse(in);
     config["hidden_act"] = "relu";
-    const fs::path te = edited_text_encoder(dir, [](auto&) {}, config.dump());
+    const fs::path te = edited_text_encoder(
+        dir, [](auto&) {}, config.dump());
     const std::string msg = error_of([&] { ClipTextModel::load(te, at::kFloat, at::kCPU); });
     EXPECT_NE(msg.find("relu"), std::string::npos) << msg;
   }
@@ -282,11 +290,11 @@ TEST(ClipTextModel, MismatchedWeightsAreErrors) {
 
 TEST(ClipTextModel, BadInputsAreErrors) {
   const ClipTextModel model = load_model("tiny-sd2");
-  error_of([&] { model.forward(at::full({1, 77}, 994, at::kLong)); });        // id >= vocab
-  error_of([&] { model.forward(at::full({1, 77}, -1, at::kLong)); });         // negative id
-  error_of([&] { model.forward(at::zeros({1, 78}, at::kLong)); });            // > 77 positions
-  error_of([&] { model.forward(at::zeros({77}, at::kLong)); });               // not [B, L]
-  error_of([&] { model.forward(at::zeros({1, 77}, at::kFloat)); });           // not ids
+  error_of([&] { model.forward(at::full({1, 77}, 994, at::kLong)); });  // id >= vocab
+  error_of([&] { model.forward(at::full({1, 77}, -1, at::kLong)); });   // negative id
+  error_of([&] { model.forward(at::zeros({1, 78}, at::kLong)); });      // > 77 positions
+  error_of([&] { model.forward(at::zeros({77}, at::kLong)); });         // not [B, L]
+  error_of([&] { model.forward(at::zeros({1, 77}, at::kFloat)); });     // not ids
 }
 
 // The tolerances mean something: running SD2's weights with SD1.5's
@@ -296,7 +304,8 @@ TEST(ClipTextModel, SensitivityToActivation) {
   std::ifstream in(sd_data() / "tiny-sd2" / "text_encoder" / "config.json");
   nlohmann::json config = nlohmann::json::parse(in);
   config["hidden_act"] = "quick_gelu";
-  const fs::path te = edited_text_encoder(dir, [](auto&) {}, config.dump());
+  const fs::path te = edited_text_encoder(
+      dir, [](auto&) {}, config.dump());
   const ClipTextModel model = ClipTextModel::load(te, at::kFloat, at::kCPU);
   const Golden g = golden("text_sd2_starry.safetensors");
   const double e = max_abs(model.forward(g.input_ids), g.last_hidden_state);

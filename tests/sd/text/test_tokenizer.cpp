@@ -46,8 +46,8 @@ void expect_tokens(const ClipTokenizer& tok, const std::string& prompt,
   }
 }
 
-void check_family(const std::filesystem::path& tokenizer_dir, const std::string& golden,
-    int64_t expected_pad) {
+void check_family(
+    const std::filesystem::path& tokenizer_dir, const std::string& golden, int64_t expected_pad) {
   const ClipTokenizer tok = ClipTokenizer::load(tokenizer_dir);
   EXPECT_EQ(tok.pad_id(), expected_pad);
   EXPECT_EQ(tok.bos_id(), 992);
@@ -119,9 +119,11 @@ TEST(ClipTokenizer, FolderVariantsAsTransformersReadsThem) {
       std::ofstream out(dir / "merges.txt", std::ios::binary);
       for (const auto& l : lines) out << l << nl;
     }
-    for (const auto& [file, key] : {std::pair<std::string, std::string>{"tokenizer_config.json",
-             "tokenizer_config"}, {"special_tokens_map.json", "special_tokens_map"}}) {
-      if (!r[key].is_null()) std::ofstream(dir / file, std::ios::binary) << r[key].get<std::string>();
+    for (const auto& [file, key] :
+        {std::pair<std::string, std::string>{"tokenizer_config.json", "tokenizer_config"},
+            {"special_tokens_map.json", "special_tokens_map"}}) {
+      if (!r[key].is_null())
+        std::ofstream(dir / file, std::ios::binary) << r[key].get<std::string>();
     }
     const ClipTokenizer tok = ClipTokenizer::load(dir.path());
     EXPECT_EQ(tok.pad_id(), v["pad_id"].get<int64_t>());
@@ -129,8 +131,8 @@ TEST(ClipTokenizer, FolderVariantsAsTransformersReadsThem) {
     EXPECT_EQ(tok.eos_id(), v["eos_id"].get<int64_t>());
     // transformers has no limit without model_max_length; we default to the
     // 77 positions of every CLIP text encoder.
-    EXPECT_EQ(tok.max_length(), v["model_max_length"].is_null()
-                                    ? 77 : v["model_max_length"].get<int>());
+    EXPECT_EQ(
+        tok.max_length(), v["model_max_length"].is_null() ? 77 : v["model_max_length"].get<int>());
     for (auto c = v["cases"].begin(); c != v["cases"].end(); ++c) {
       const std::string& prompt = c.key();
       const auto untruncated = c.value()["untruncated_ids"].get<std::vector<int64_t>>();
@@ -153,9 +155,9 @@ TEST(ClipTokenizer, MergeSlicingRule) {
 TEST(ClipTokenizer, CleanTextLikeBasicTokenizer) {
   EXPECT_EQ(ClipTokenizer::clean_text("  A\tPAINTING\n\nOf  "), "a painting of");
   EXPECT_EQ(ClipTokenizer::clean_text("\xE4\xBD\xA0\xE5\xA5\xBD"), "\xE4\xBD\xA0 \xE5\xA5\xBD");
-  EXPECT_EQ(ClipTokenizer::clean_text("cafe\xCC\x81"), "caf\xC3\xA9");           // NFC
-  EXPECT_EQ(ClipTokenizer::clean_text("\xCE\xA3\xCE\x91\xCE\xA3"),               // ΣΑΣ -> σας
-            "\xCF\x83\xCE\xB1\xCF\x82");
+  EXPECT_EQ(ClipTokenizer::clean_text("cafe\xCC\x81"), "caf\xC3\xA9");  // NFC
+  EXPECT_EQ(ClipTokenizer::clean_text("\xCE\xA3\xCE\x91\xCE\xA3"),      // ΣΑΣ -> σας
+      "\xCF\x83\xCE\xB1\xCF\x82");
 }
 
 TEST(ClipTokenizer, Errors) {
@@ -225,7 +227,8 @@ TEST(ClipTokenizer, Timing) {
   for (int i = 0; i < 100; ++i) tok.encode(longest);
   auto t3 = clock::now();
   auto ms = [](auto a, auto b) { return std::chrono::duration<double, std::milli>(b - a).count(); };
-  std::printf("tokenizer: load %.2f ms, first encode of a %zu-byte prompt %.3f ms, cached %.3f ms\n",
+  std::printf(
+      "tokenizer: load %.2f ms, first encode of a %zu-byte prompt %.3f ms, cached %.3f ms\n",
       ms(t0, t1), longest.size(), ms(t1, t2), ms(t2, t3) / 100);
 }
 

@@ -17,14 +17,16 @@ namespace {
 // Attention.head_to_batch_dim: [B, L, heads*d] -> [B*heads, L, d].
 at::Tensor head_to_batch_dim(const at::Tensor& t, int64_t heads) {
   const int64_t b = t.size(0), l = t.size(1), dim = t.size(2);
-  return t.reshape({b, l, heads, dim / heads}).permute({0, 2, 1, 3})
+  return t.reshape({b, l, heads, dim / heads})
+      .permute({0, 2, 1, 3})
       .reshape({b * heads, l, dim / heads});
 }
 
 // Attention.batch_to_head_dim: [B*heads, L, d] -> [B, L, heads*d].
 at::Tensor batch_to_head_dim(const at::Tensor& t, int64_t heads) {
   const int64_t bh = t.size(0), l = t.size(1), dim = t.size(2);
-  return t.reshape({bh / heads, heads, l, dim}).permute({0, 2, 1, 3})
+  return t.reshape({bh / heads, heads, l, dim})
+      .permute({0, 2, 1, 3})
       .reshape({bh / heads, l, dim * heads});
 }
 
@@ -52,8 +54,8 @@ Attention Attention::load(const WeightLoader& w, const Options& o) {
   return a;
 }
 
-at::Tensor Attention::attend(const at::Tensor& q_in, const at::Tensor& k_in,
-    const at::Tensor& v) const {
+at::Tensor Attention::attend(
+    const at::Tensor& q_in, const at::Tensor& k_in, const at::Tensor& v) const {
   // Attention.get_attention_scores without a mask, then bmm with v.
   // diffusers calls baddbmm(empty, q, k^T, beta=0, alpha=scale); torch
   // 1.13's CPU baddbmm reads the uninitialised buffer when beta is 0 (random
@@ -157,8 +159,8 @@ at::Tensor FeedForward::forward(const at::Tensor& x) const {
 
 // ---- BasicTransformerBlock --------------------------------------------------
 
-BasicTransformerBlock BasicTransformerBlock::load(const WeightLoader& w, int64_t dim,
-    int64_t heads, int64_t dim_head, int64_t cross_attention_dim, bool upcast_attention) {
+BasicTransformerBlock BasicTransformerBlock::load(const WeightLoader& w, int64_t dim, int64_t heads,
+    int64_t dim_head, int64_t cross_attention_dim, bool upcast_attention) {
   BasicTransformerBlock t;
   // norm_type "layer_norm", norm_eps 1e-5, elementwise affine.
   t.norm1 = LayerNorm::load(w.sub("norm1"), dim, 1e-5);
@@ -200,9 +202,8 @@ Transformer2DModel Transformer2DModel::load(const WeightLoader& w, const Options
     t.proj_out_conv = Conv2d::load(w.sub("proj_out"), inner, o.channels, 1);
   }
   for (int64_t i = 0; i < o.layers; ++i) {
-    t.transformer_blocks.push_back(BasicTransformerBlock::load(
-        w.sub("transformer_blocks", i), inner, o.heads, dim_head, o.cross_attention_dim,
-        o.upcast_attention));
+    t.transformer_blocks.push_back(BasicTransformerBlock::load(w.sub("transformer_blocks", i),
+        inner, o.heads, dim_head, o.cross_attention_dim, o.upcast_attention));
   }
   return t;
 }

@@ -15,23 +15,23 @@
 
 namespace rip::sd {
 
-void check_dtype_and_device(at::ScalarType dtype, at::Device device,
-    const std::string& model_name) {
-  if (dtype != at::kFloat && dtype != at::kHalf && dtype != at::kBFloat16 &&
-      dtype != at::kDouble) {
+void check_dtype_and_device(
+    at::ScalarType dtype, at::Device device, const std::string& model_name) {
+  if (dtype != at::kFloat && dtype != at::kHalf && dtype != at::kBFloat16 && dtype != at::kDouble) {
     throw Error(model_name + ": dtype " + std::string(c10::toString(dtype)) +
         " is not supported; use float32, float16 or bfloat16.");
   }
   if (dtype == at::kHalf && device.is_cpu()) {
-    throw Error(model_name + ": float16 needs a CUDA device (libtorch has no float16 "
+    throw Error(model_name +
+        ": float16 needs a CUDA device (libtorch has no float16 "
         "convolutions or matrix products on the CPU); use float32 or bfloat16 on the CPU.");
   }
 }
 
 // ---- WeightLoader -----------------------------------------------------------
 
-WeightLoader::WeightLoader(const Weights& weights, at::ScalarType dtype, at::Device device,
-    std::string prefix)
+WeightLoader::WeightLoader(
+    const Weights& weights, at::ScalarType dtype, at::Device device, std::string prefix)
     : weights_(weights), dtype_(dtype), device_(device), prefix_(std::move(prefix)) {}
 
 WeightLoader WeightLoader::sub(const std::string& name) const {
@@ -58,8 +58,7 @@ at::Tensor WeightLoader::get(const std::string& name, at::IntArrayRef shape) con
 
 at::Tensor WeightLoader::get_matrix(const std::string& name, int64_t out, int64_t in) const {
   at::Tensor t = weights_.get(prefix_ + name, dtype_);
-  if (t.dim() == 4 && t.size(0) == out && t.size(1) == in && t.size(2) == 1 &&
-      t.size(3) == 1) {
+  if (t.dim() == 4 && t.size(0) == out && t.size(1) == in && t.size(2) == 1 && t.size(3) == 1) {
     t = t.view({out, in});
   }
   if (t.dim() != 2 || t.size(0) != out || t.size(1) != in) {
@@ -86,8 +85,8 @@ void check_all_weights_used(const Weights& weights, const std::string& model_nam
 
 // ---- layers -----------------------------------------------------------------
 
-Conv2d Conv2d::load(const WeightLoader& w, int64_t in, int64_t out, int64_t kernel,
-    int64_t stride, int64_t padding, bool with_bias) {
+Conv2d Conv2d::load(const WeightLoader& w, int64_t in, int64_t out, int64_t kernel, int64_t stride,
+    int64_t padding, bool with_bias) {
   Conv2d c;
   c.weight = w.get("weight", {out, in, kernel, kernel});
   if (with_bias) c.bias = w.get("bias", {out});
@@ -151,8 +150,8 @@ ResnetBlock2D ResnetBlock2D::load(const WeightLoader& w, const Options& o) {
   r.norm1 = GroupNorm::load(w.sub("norm1"), o.groups, o.in, o.eps);
   r.conv1 = Conv2d::load(w.sub("conv1"), o.in, o.out, 3, 1, 1);
   if (o.temb_channels > 0) {
-    r.time_emb_proj = Linear::load(w.sub("time_emb_proj"), o.temb_channels,
-        o.scale_shift ? 2 * o.out : o.out);
+    r.time_emb_proj =
+        Linear::load(w.sub("time_emb_proj"), o.temb_channels, o.scale_shift ? 2 * o.out : o.out);
   }
   r.norm2 = GroupNorm::load(w.sub("norm2"), o.groups, o.out, o.eps);
   r.conv2 = Conv2d::load(w.sub("conv2"), o.out, o.out, 3, 1, 1);
@@ -230,11 +229,12 @@ at::Tensor Upsample2D::forward(const at::Tensor& x, at::IntArrayRef output_size)
 
 // ---- time embedding ---------------------------------------------------------
 
-at::Tensor timestep_embedding(const at::Tensor& timesteps, int64_t dim, bool flip_sin_to_cos,
-    double downscale_freq_shift) {
+at::Tensor timestep_embedding(
+    const at::Tensor& timesteps, int64_t dim, bool flip_sin_to_cos, double downscale_freq_shift) {
   const int64_t half_dim = dim / 2;
-  at::Tensor exponent = at::arange(0, half_dim, at::TensorOptions().dtype(at::kFloat)
-      .device(timesteps.device())) * (-std::log(10000.0));
+  at::Tensor exponent =
+      at::arange(0, half_dim, at::TensorOptions().dtype(at::kFloat).device(timesteps.device())) *
+      (-std::log(10000.0));
   exponent = exponent / (static_cast<double>(half_dim) - downscale_freq_shift);
   at::Tensor emb = at::exp(exponent);
   emb = timesteps.unsqueeze(1).to(at::kFloat) * emb.unsqueeze(0);

@@ -28,8 +28,8 @@ namespace rip::sd {
 // checks their shapes and puts them in the model's dtype and on its device.
 class WeightLoader {
  public:
-  WeightLoader(const Weights& weights, at::ScalarType dtype, at::Device device,
-      std::string prefix = "");
+  WeightLoader(
+      const Weights& weights, at::ScalarType dtype, at::Device device, std::string prefix = "");
   // The loader of a submodule: prefix + name + ".".
   WeightLoader sub(const std::string& name) const;
   WeightLoader sub(const std::string& name, size_t index) const;
@@ -59,8 +59,7 @@ void check_all_weights_used(const Weights& weights, const std::string& model_nam
 
 // Throws rip::Error for a dtype the model cannot run in on that device
 // (libtorch 1.13 has no float16 convolutions or GEMMs on the CPU).
-void check_dtype_and_device(at::ScalarType dtype, at::Device device,
-    const std::string& model_name);
+void check_dtype_and_device(at::ScalarType dtype, at::Device device, const std::string& model_name);
 
 // ---- layers ---------------------------------------------------------------
 
@@ -138,18 +137,18 @@ struct Attention {
   std::optional<GroupNorm> group_norm;  // the VAE's spatial attention
   Linear to_q, to_k, to_v, to_out;
   int64_t heads = 1;
-  double scale = 1.0;                   // dim_head ** -0.5
-  bool upcast_attention = false;        // q and k in float32 for the scores
-  bool upcast_softmax = false;          // softmax in float32
+  double scale = 1.0;             // dim_head ** -0.5
+  bool upcast_attention = false;  // q and k in float32 for the scores
+  bool upcast_softmax = false;    // softmax in float32
   bool residual_connection = false;
   double rescale_output_factor = 1.0;
   struct Options {
     int64_t query_dim = 0;
-    int64_t cross_attention_dim = 0;    // 0: self-attention (k, v from query_dim)
+    int64_t cross_attention_dim = 0;  // 0: self-attention (k, v from query_dim)
     int64_t heads = 1, dim_head = 64;
-    bool bias = false;                  // to_q/to_k/to_v bias
+    bool bias = false;  // to_q/to_k/to_v bias
     bool upcast_attention = false, upcast_softmax = false;
-    int64_t norm_num_groups = 0;        // 0: no group_norm
+    int64_t norm_num_groups = 0;  // 0: no group_norm
     double eps = 1e-5;
     bool residual_connection = false;
     double rescale_output_factor = 1.0;
@@ -197,8 +196,8 @@ struct Transformer2DModel {
 // ---- time embedding (embeddings.py) ----------------------------------------
 
 // get_timestep_embedding: timesteps [N] (any dtype) -> [N, dim] float32.
-at::Tensor timestep_embedding(const at::Tensor& timesteps, int64_t dim,
-    bool flip_sin_to_cos, double downscale_freq_shift);
+at::Tensor timestep_embedding(
+    const at::Tensor& timesteps, int64_t dim, bool flip_sin_to_cos, double downscale_freq_shift);
 
 struct TimestepEmbedding {
   Linear linear_1, linear_2;

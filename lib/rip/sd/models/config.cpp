@@ -15,8 +15,8 @@ namespace rip::sd {
 
 namespace {
 
-[[noreturn]] void unsupported(const io::ConfigReader& r, const std::string& key,
-    const std::string& why) {
+[[noreturn]] void unsupported(
+    const io::ConfigReader& r, const std::string& key, const std::string& why) {
   throw Error(r.path.string() + ": \"" + key + "\" " + why +
       ". This port implements the Stable Diffusion 1.x/2.x architecture only.");
 }
@@ -37,7 +37,8 @@ void require_string(const io::ConfigReader& r, const std::string& key, const std
   }
 }
 
-void require_positive(const io::ConfigReader& r, const std::string& key, const std::vector<int>& v) {
+void require_positive(
+    const io::ConfigReader& r, const std::string& key, const std::vector<int>& v) {
   for (int x : v) {
     if (x <= 0) unsupported(r, key, "has a value that is not a positive integer");
   }
@@ -48,7 +49,8 @@ void require_false(const io::ConfigReader& r, const std::string& key) {
   if (!r.has(key)) return;
   const nlohmann::json& j = r.json.at(key);
   bool any = false;
-  if (j.is_boolean()) any = j.get<bool>();
+  if (j.is_boolean())
+    any = j.get<bool>();
   else if (j.is_array()) {
     for (const auto& e : j) any = any || (e.is_boolean() && e.get<bool>());
   } else {
@@ -66,14 +68,15 @@ UNetConfig UNetConfig::load(const std::filesystem::path& config_json) {
   c.in_channels = r.get_int("in_channels", 4);
   c.out_channels = r.get_int("out_channels", 4);
   c.sample_size = r.has("sample_size") && r.json.at("sample_size").is_number_integer()
-      ? r.get_int("sample_size", 64) : 64;
+      ? r.get_int("sample_size", 64)
+      : 64;
   c.center_input_sample = r.get_bool("center_input_sample", false);
   c.flip_sin_to_cos = r.get_bool("flip_sin_to_cos", true);
   c.freq_shift = r.get_double("freq_shift", 0);
-  c.down_block_types = r.get_string_list("down_block_types", {"CrossAttnDownBlock2D",
-      "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"});
-  c.up_block_types = r.get_string_list("up_block_types", {"UpBlock2D", "CrossAttnUpBlock2D",
-      "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"});
+  c.down_block_types = r.get_string_list("down_block_types",
+      {"CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"});
+  c.up_block_types = r.get_string_list("up_block_types",
+      {"UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"});
   // get_down_block/get_up_block strip a "UNetRes" prefix.
   for (auto* types : {&c.down_block_types, &c.up_block_types}) {
     for (std::string& t : *types) {
@@ -81,7 +84,8 @@ UNetConfig UNetConfig::load(const std::filesystem::path& config_json) {
     }
   }
   c.mid_block_type = r.json.contains("mid_block_type") && r.json.at("mid_block_type").is_null()
-      ? "" : r.get_string("mid_block_type", "UNetMidBlock2DCrossAttn");
+      ? ""
+      : r.get_string("mid_block_type", "UNetMidBlock2DCrossAttn");
   const size_t n = c.down_block_types.size();
   if (n == 0) unsupported(r, "down_block_types", "is empty");
   for (const std::string& t : c.down_block_types) {
@@ -123,7 +127,8 @@ UNetConfig UNetConfig::load(const std::filesystem::path& config_json) {
       r.get_int_list("transformer_layers_per_block", n, std::vector<int>(n, 1));
   if (r.has("num_attention_heads")) {
     // diffusers 0.31 refuses it too (diffusers#2011).
-    unsupported(r, "num_attention_heads", "is set; diffusers takes the head count from "
+    unsupported(r, "num_attention_heads",
+        "is set; diffusers takes the head count from "
         "attention_head_dim");
   }
   c.num_attention_heads = r.get_int_list("attention_head_dim", n, std::vector<int>(n, 8));
@@ -149,10 +154,10 @@ UNetConfig UNetConfig::load(const std::filesystem::path& config_json) {
   require_string(r, "act_fn", "silu", {"silu", "swish"});
   require_string(r, "time_embedding_type", "positional", {"positional"});
   require_string(r, "attention_type", "default", {"default"});
-  require_null(r, {"time_embedding_dim", "time_embedding_act_fn", "timestep_post_act",
-      "time_cond_proj_dim", "class_embed_type", "num_class_embeds", "addition_embed_type",
-      "encoder_hid_dim", "encoder_hid_dim_type", "cross_attention_norm",
-      "reverse_transformer_layers_per_block"});
+  require_null(r,
+      {"time_embedding_dim", "time_embedding_act_fn", "timestep_post_act", "time_cond_proj_dim",
+          "class_embed_type", "num_class_embeds", "addition_embed_type", "encoder_hid_dim",
+          "encoder_hid_dim_type", "cross_attention_norm", "reverse_transformer_layers_per_block"});
   require_false(r, "dual_cross_attention");
   require_false(r, "only_cross_attention");
   require_false(r, "class_embeddings_concat");

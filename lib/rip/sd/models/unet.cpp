@@ -55,8 +55,8 @@ struct UNet2DConditionModel::Impl {
   int num_upsamplers = 0;
 };
 
-UNet2DConditionModel::UNet2DConditionModel(const UNetConfig& c, const Weights& weights,
-    at::ScalarType dtype, at::Device device) {
+UNet2DConditionModel::UNet2DConditionModel(
+    const UNetConfig& c, const Weights& weights, at::ScalarType dtype, at::Device device) {
   check_dtype_and_device(dtype, device, "UNet2DConditionModel");
   auto impl = std::make_shared<Impl>();
   impl->config = c;
@@ -67,15 +67,16 @@ UNet2DConditionModel::UNet2DConditionModel(const UNetConfig& c, const Weights& w
   if (n == 0 || c.down_block_types.size() != n || c.up_block_types.size() != n ||
       c.layers_per_block.size() != n || c.cross_attention_dim.size() != n ||
       c.transformer_layers_per_block.size() != n || c.num_attention_heads.size() != n) {
-    throw Error(c.source.string() + ": the per-block lists of the UNet config do not all have "
+    throw Error(c.source.string() +
+        ": the per-block lists of the UNet config do not all have "
         "one entry per down block.");
   }
   const int64_t temb = c.time_embed_dim();
 
   impl->conv_in = Conv2d::load(w.sub("conv_in"), c.in_channels, c.block_out_channels[0],
       c.conv_in_kernel, 1, (c.conv_in_kernel - 1) / 2);
-  impl->time_embedding = TimestepEmbedding::load(w.sub("time_embedding"),
-      c.block_out_channels[0], temb);
+  impl->time_embedding =
+      TimestepEmbedding::load(w.sub("time_embedding"), c.block_out_channels[0], temb);
 
   ResnetBlock2D::Options ro;
   ro.temb_channels = temb;
@@ -112,8 +113,8 @@ UNet2DConditionModel::UNet2DConditionModel(const UNetConfig& c, const Weights& w
       if (cross) block.attentions.push_back(load_transformer(bw, j, i, output_channel));
     }
     if (i + 1 < n) {
-      block.downsampler = Downsample2D::load(bw.sub("downsamplers", 0), output_channel,
-          c.downsample_padding);
+      block.downsampler =
+          Downsample2D::load(bw.sub("downsamplers", 0), output_channel, c.downsample_padding);
     }
     impl->down_blocks.push_back(std::move(block));
   }
@@ -159,8 +160,8 @@ UNet2DConditionModel::UNet2DConditionModel(const UNetConfig& c, const Weights& w
     impl->up_blocks.push_back(std::move(block));
   }
 
-  impl->conv_norm_out = GroupNorm::load(w.sub("conv_norm_out"), c.norm_num_groups,
-      c.block_out_channels[0], c.norm_eps);
+  impl->conv_norm_out = GroupNorm::load(
+      w.sub("conv_norm_out"), c.norm_num_groups, c.block_out_channels[0], c.norm_eps);
   impl->conv_out = Conv2d::load(w.sub("conv_out"), c.block_out_channels[0], c.out_channels,
       c.conv_out_kernel, 1, (c.conv_out_kernel - 1) / 2);
   check_all_weights_used(weights, "UNet2DConditionModel");
@@ -174,27 +175,33 @@ UNet2DConditionModel UNet2DConditionModel::load(const std::filesystem::path& com
   return UNet2DConditionModel(config, weights, dtype, device);
 }
 
-const UNetConfig& UNet2DConditionModel::config() const { return impl_->config; }
-at::ScalarType UNet2DConditionModel::dtype() const { return impl_->dtype; }
-at::Device UNet2DConditionModel::device() const { return impl_->device; }
+const UNetConfig& UNet2DConditionModel::config() const {
+  return impl_->config;
+}
+at::ScalarType UNet2DConditionModel::dtype() const {
+  return impl_->dtype;
+}
+at::Device UNet2DConditionModel::device() const {
+  return impl_->device;
+}
 
 at::Tensor UNet2DConditionModel::forward(const at::Tensor& sample_in, const at::Tensor& timestep,
     const at::Tensor& encoder_hidden_states) const {
   const Impl& m = *impl_;
   const UNetConfig& c = m.config;
   if (!sample_in.defined() || sample_in.dim() != 4 || sample_in.size(1) != c.in_channels) {
-    throw Error("UNet2DConditionModel: sample must be [batch, " +
-        std::to_string(c.in_channels) + ", height, width], got " +
+    throw Error("UNet2DConditionModel: sample must be [batch, " + std::to_string(c.in_channels) +
+        ", height, width], got " +
         (sample_in.defined() ? io::shape_string(sample_in.sizes()) : "nothing"));
   }
   const int64_t batch = sample_in.size(0);
   if (!encoder_hidden_states.defined() || encoder_hidden_states.dim() != 3 ||
       encoder_hidden_states.size(0) != batch ||
       encoder_hidden_states.size(2) != c.cross_attention_dim[0]) {
-    throw Error("UNet2DConditionModel: encoder_hidden_states must be [" +
-        std::to_string(batch) + ", tokens, " + std::to_string(c.cross_attention_dim[0]) +
-        "], got " + (encoder_hidden_states.defined() ?
-        io::shape_string(encoder_hidden_states.sizes()) : "nothing") +
+    throw Error("UNet2DConditionModel: encoder_hidden_states must be [" + std::to_string(batch) +
+        ", tokens, " + std::to_string(c.cross_attention_dim[0]) + "], got " +
+        (encoder_hidden_states.defined() ? io::shape_string(encoder_hidden_states.sizes())
+                                         : "nothing") +
         " (is the text encoder the one that belongs to this UNet?)");
   }
   if (!timestep.defined() || timestep.dim() > 1 ||
@@ -219,8 +226,8 @@ at::Tensor UNet2DConditionModel::forward(const at::Tensor& sample_in, const at::
   at::Tensor timesteps = timestep;
   if (timesteps.dim() == 0) timesteps = timesteps.unsqueeze(0);
   timesteps = timesteps.to(m.device).expand({batch});
-  at::Tensor t_emb = timestep_embedding(timesteps, c.block_out_channels[0], c.flip_sin_to_cos,
-      c.freq_shift);
+  at::Tensor t_emb =
+      timestep_embedding(timesteps, c.block_out_channels[0], c.flip_sin_to_cos, c.freq_shift);
   t_emb = t_emb.to(m.dtype);  // float32 from the sinusoids; the model may run in fp16/bf16
   const at::Tensor emb = m.time_embedding.forward(t_emb);
 
@@ -257,8 +264,10 @@ at::Tensor UNet2DConditionModel::forward(const at::Tensor& sample_in, const at::
     const bool is_final = i + 1 == m.up_blocks.size();
     const size_t take = block.resnets.size();
     if (res_samples.size() < take) {
-      throw Error("UNet2DConditionModel: the up blocks need more skip connections than the "
-          "down blocks made (layers_per_block in " + c.source.string() + ")");
+      throw Error(
+          "UNet2DConditionModel: the up blocks need more skip connections than the "
+          "down blocks made (layers_per_block in " +
+          c.source.string() + ")");
     }
     std::vector<at::Tensor> skips(res_samples.end() - static_cast<long>(take), res_samples.end());
     res_samples.resize(res_samples.size() - take);

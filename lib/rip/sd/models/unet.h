@@ -24,15 +24,15 @@ struct UNetConfig {
   std::filesystem::path source;  // the config.json read, for messages
   int in_channels = 4;
   int out_channels = 4;
-  int sample_size = 64;          // latent size; the pipeline's default image is 8x this
+  int sample_size = 64;  // latent size; the pipeline's default image is 8x this
   bool center_input_sample = false;
   bool flip_sin_to_cos = true;
   double freq_shift = 0;
-  std::vector<std::string> down_block_types;  // CrossAttnDownBlock2D | DownBlock2D
-  std::vector<std::string> up_block_types;    // UpBlock2D | CrossAttnUpBlock2D
+  std::vector<std::string> down_block_types;               // CrossAttnDownBlock2D | DownBlock2D
+  std::vector<std::string> up_block_types;                 // UpBlock2D | CrossAttnUpBlock2D
   std::string mid_block_type = "UNetMidBlock2DCrossAttn";  // or "" (none)
   std::vector<int> block_out_channels;
-  std::vector<int> layers_per_block;            // per down block
+  std::vector<int> layers_per_block;  // per down block
   int downsample_padding = 1;
   double mid_block_scale_factor = 1;
   int norm_num_groups = 32;
@@ -59,8 +59,8 @@ struct UNetConfig {
 
 class UNet2DConditionModel {
  public:
-  UNet2DConditionModel(const UNetConfig& config, const Weights& weights, at::ScalarType dtype,
-      at::Device device);
+  UNet2DConditionModel(
+      const UNetConfig& config, const Weights& weights, at::ScalarType dtype, at::Device device);
   // Opens <component_dir>/config.json and its weights (diffusers' variant
   // naming, e.g. "fp16"); rip::Error names the file on any problem.
   static UNet2DConditionModel load(const std::filesystem::path& component_dir,

@@ -68,8 +68,8 @@ struct DecoderBlock {  // UpDecoderBlock2D
 // diffusers (ModelMixin._convert_deprecated_attention_blocks) renames the
 // attention of checkpoints saved before diffusers 0.14 at load time.
 void alias_legacy_attention_names(Weights& weights, const std::string& prefix) {
-  const char* names[][2] = {{"to_q", "query"}, {"to_k", "key"}, {"to_v", "value"},
-      {"to_out.0", "proj_attn"}};
+  const char* names[][2] = {
+      {"to_q", "query"}, {"to_k", "key"}, {"to_v", "value"}, {"to_out.0", "proj_attn"}};
   for (const auto& n : names) {
     for (const char* p : {"weight", "bias"}) {
       weights.add_alias(prefix + n[0] + "." + p, prefix + n[1] + "." + p);
@@ -99,8 +99,8 @@ struct AutoencoderKL::Impl {
   Conv2d dec_conv_out;
 };
 
-AutoencoderKL::AutoencoderKL(const VaeConfig& c, const Weights& weights_in, at::ScalarType dtype,
-    at::Device device) {
+AutoencoderKL::AutoencoderKL(
+    const VaeConfig& c, const Weights& weights_in, at::ScalarType dtype, at::Device device) {
   check_dtype_and_device(dtype, device, "AutoencoderKL");
   Weights weights = weights_in;
   alias_legacy_attention_names(weights, "encoder.mid_block.attentions.0.");
@@ -112,7 +112,8 @@ AutoencoderKL::AutoencoderKL(const VaeConfig& c, const Weights& weights_in, at::
   const WeightLoader w(weights, dtype, device);
   const size_t n = c.block_out_channels.size();
   if (n == 0 || c.down_block_types.size() != n || c.up_block_types.size() != n) {
-    throw Error(c.source.string() + ": block_out_channels, down_block_types and "
+    throw Error(c.source.string() +
+        ": block_out_channels, down_block_types and "
         "up_block_types must have one entry per block.");
   }
   const int latent = c.latent_channels;
@@ -122,8 +123,8 @@ AutoencoderKL::AutoencoderKL(const VaeConfig& c, const Weights& weights_in, at::
 
   // Encoder
   const WeightLoader ew = w.sub("encoder");
-  impl->enc_conv_in = Conv2d::load(ew.sub("conv_in"), c.in_channels, c.block_out_channels[0],
-      3, 1, 1);
+  impl->enc_conv_in =
+      Conv2d::load(ew.sub("conv_in"), c.in_channels, c.block_out_channels[0], 3, 1, 1);
   int64_t output_channel = c.block_out_channels[0];
   for (size_t i = 0; i < n; ++i) {
     const WeightLoader bw = ew.sub("down_blocks", i);
@@ -141,10 +142,10 @@ AutoencoderKL::AutoencoderKL(const VaeConfig& c, const Weights& weights_in, at::
     impl->enc_blocks.push_back(std::move(block));
   }
   impl->enc_mid = VaeMidBlock::load(ew.sub("mid_block"), c);
-  impl->enc_norm_out = GroupNorm::load(ew.sub("conv_norm_out"), c.norm_num_groups,
-      c.block_out_channels.back(), 1e-6);
-  impl->enc_conv_out = Conv2d::load(ew.sub("conv_out"), c.block_out_channels.back(),
-      2 * latent, 3, 1, 1);
+  impl->enc_norm_out = GroupNorm::load(
+      ew.sub("conv_norm_out"), c.norm_num_groups, c.block_out_channels.back(), 1e-6);
+  impl->enc_conv_out =
+      Conv2d::load(ew.sub("conv_out"), c.block_out_channels.back(), 2 * latent, 3, 1, 1);
   if (c.use_quant_conv) {
     impl->quant_conv = Conv2d::load(w.sub("quant_conv"), 2 * latent, 2 * latent, 1);
   }
@@ -154,8 +155,7 @@ AutoencoderKL::AutoencoderKL(const VaeConfig& c, const Weights& weights_in, at::
     impl->post_quant_conv = Conv2d::load(w.sub("post_quant_conv"), latent, latent, 1);
   }
   const WeightLoader dw = w.sub("decoder");
-  impl->dec_conv_in = Conv2d::load(dw.sub("conv_in"), latent, c.block_out_channels.back(),
-      3, 1, 1);
+  impl->dec_conv_in = Conv2d::load(dw.sub("conv_in"), latent, c.block_out_channels.back(), 3, 1, 1);
   impl->dec_mid = VaeMidBlock::load(dw.sub("mid_block"), c);
   output_channel = c.block_out_channels.back();
   for (size_t i = 0; i < n; ++i) {
@@ -171,10 +171,10 @@ AutoencoderKL::AutoencoderKL(const VaeConfig& c, const Weights& weights_in, at::
     if (i + 1 < n) block.upsampler = Upsample2D::load(bw.sub("upsamplers", 0), output_channel);
     impl->dec_blocks.push_back(std::move(block));
   }
-  impl->dec_norm_out = GroupNorm::load(dw.sub("conv_norm_out"), c.norm_num_groups,
-      c.block_out_channels[0], 1e-6);
-  impl->dec_conv_out = Conv2d::load(dw.sub("conv_out"), c.block_out_channels[0],
-      c.out_channels, 3, 1, 1);
+  impl->dec_norm_out =
+      GroupNorm::load(dw.sub("conv_norm_out"), c.norm_num_groups, c.block_out_channels[0], 1e-6);
+  impl->dec_conv_out =
+      Conv2d::load(dw.sub("conv_out"), c.block_out_channels[0], c.out_channels, 3, 1, 1);
   check_all_weights_used(weights, "AutoencoderKL");
   impl_ = std::move(impl);
 }
@@ -186,9 +186,15 @@ AutoencoderKL AutoencoderKL::load(const std::filesystem::path& component_dir,
   return AutoencoderKL(config, weights, dtype, device);
 }
 
-const VaeConfig& AutoencoderKL::config() const { return impl_->config; }
-at::ScalarType AutoencoderKL::dtype() const { return impl_->dtype; }
-at::Device AutoencoderKL::device() const { return impl_->device; }
+const VaeConfig& AutoencoderKL::config() const {
+  return impl_->config;
+}
+at::ScalarType AutoencoderKL::dtype() const {
+  return impl_->dtype;
+}
+at::Device AutoencoderKL::device() const {
+  return impl_->device;
+}
 
 at::Tensor AutoencoderKL::encode_moments(const at::Tensor& image) const {
   const Impl& m = *impl_;
@@ -238,8 +244,8 @@ at::Tensor AutoencoderKL::Posterior::sample(at::Generator& generator) const {
     }
     rand_device = at::kCPU;
   }
-  const at::Tensor noise = at::randn(mean.sizes(), generator,
-      mean.options().device(rand_device)).to(mean.device());
+  const at::Tensor noise =
+      at::randn(mean.sizes(), generator, mean.options().device(rand_device)).to(mean.device());
   return mean + std * noise;
 }
 

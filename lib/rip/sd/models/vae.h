@@ -48,10 +48,10 @@ struct VaeConfig {
 
 class AutoencoderKL {
  public:
-  AutoencoderKL(const VaeConfig& config, const Weights& weights, at::ScalarType dtype,
-      at::Device device);
-  static AutoencoderKL load(const std::filesystem::path& component_dir,
-      const std::string& variant, at::ScalarType dtype, at::Device device);
+  AutoencoderKL(
+      const VaeConfig& config, const Weights& weights, at::ScalarType dtype, at::Device device);
+  static AutoencoderKL load(const std::filesystem::path& component_dir, const std::string& variant,
+      at::ScalarType dtype, at::Device device);
 
   // The encoder's output after quant_conv: [B, 2*latent_channels, h/8, w/8]
   // (mean, then log-variance). image: [B, in_channels, H, W] in [-1, 1]; its

@@ -33,31 +33,22 @@ namespace rip::sd {
 
 namespace {
 
-at::ScalarType
-parse_dtype(const std::string& dtype)
-{
-  if (dtype == "fp32" || dtype == "float32")
-    return at::kFloat;
-  if (dtype == "fp16" || dtype == "float16")
-    return at::kHalf;
-  if (dtype == "bf16" || dtype == "bfloat16")
-    return at::kBFloat16;
+at::ScalarType parse_dtype(const std::string& dtype) {
+  if (dtype == "fp32" || dtype == "float32") return at::kFloat;
+  if (dtype == "fp16" || dtype == "float16") return at::kHalf;
+  if (dtype == "bf16" || dtype == "bfloat16") return at::kBFloat16;
   throw Error("unknown dtype '" + dtype + "': use fp32, fp16 or bf16");
 }
 
-at::Device
-parse_device(const std::string& device)
-{
-  if (device == "cpu")
-    return at::Device(at::kCPU);
+at::Device parse_device(const std::string& device) {
+  if (device == "cpu") return at::Device(at::kCPU);
   if (device == "cuda" || device.rfind("cuda:", 0) == 0) {
     int index = 0;
     if (device.size() > 5) {
       try {
         size_t used = 0;
         index = std::stoi(device.substr(5), &used);
-        if (used != device.size() - 5 || index < 0)
-          throw std::invalid_argument("index");
+        if (used != device.size() - 5 || index < 0) throw std::invalid_argument("index");
       } catch (const std::exception&) {
         throw Error("bad device '" + device + "': use cpu, cuda or cuda:N");
       }
@@ -84,32 +75,26 @@ struct Models {
   std::map<std::string, at::Tensor> prompt_cache;
 };
 
-std::string
-choose_variant(const PipelineOptions& options, at::ScalarType dtype)
-{
-  if (options.variant != "auto")
-    return options.variant;
+std::string choose_variant(const PipelineOptions& options, at::ScalarType dtype) {
+  if (options.variant != "auto") return options.variant;
   return dtype == at::kFloat ? "" : "fp16";
 }
 
-void
-require_file(const fs::path& path, const std::string& what)
-{
+void require_file(const fs::path& path, const std::string& what) {
   if (!fs::exists(path))
-    throw Error("the model folder has no " + path.filename().string() +
-        " in " + path.parent_path().string() + " (" + what + "); download "
+    throw Error("the model folder has no " + path.filename().string() + " in " +
+        path.parent_path().string() + " (" + what +
+        "); download "
         "the whole diffusers folder (docs/models.md)");
 }
 
-std::shared_ptr<Models>
-load_models(const PipelineOptions& options)
-{
+std::shared_ptr<Models> load_models(const PipelineOptions& options) {
   const fs::path dir = options.model_dir;
   if (dir.empty())
-    throw Error("no model folder given: set model to a diffusers folder "
+    throw Error(
+        "no model folder given: set model to a diffusers folder "
         "such as stable-diffusion-2-inpainting (docs/models.md)");
-  if (!fs::is_directory(dir))
-    throw Error("model folder '" + dir.string() + "' does not exist");
+  if (!fs::is_directory(dir)) throw Error("model folder '" + dir.string() + "' does not exist");
   require_file(dir / "model_index.json", "the pipeline description");
   const at::ScalarType dtype = parse_dtype(options.dtype);
   const at::Device device = parse_device(options.device);
@@ -129,18 +114,15 @@ load_models(const PipelineOptions& options)
   m->dir = dir;
   m->device = device;
   m->dtype = dtype;
-  m->tokenizer = std::make_unique<ClipTokenizer>(
-      ClipTokenizer::load(dir / "tokenizer"));
+  m->tokenizer = std::make_unique<ClipTokenizer>(ClipTokenizer::load(dir / "tokenizer"));
   m->text_encoder = std::make_unique<ClipTextModel>(
       ClipTextModel::load(dir / "text_encoder", dtype, device, variant));
   m->unet = std::make_unique<UNet2DConditionModel>(
       UNet2DConditionModel::load(dir / "unet", variant, dtype, device));
-  m->vae = std::make_unique<AutoencoderKL>(
-      AutoencoderKL::load(dir / "vae", variant, dtype, device));
-  require_file(dir / "scheduler" / "scheduler_config.json",
-      "the scheduler settings");
-  m->scheduler_config =
-      SchedulerConfig::load(dir / "scheduler" / "scheduler_config.json");
+  m->vae =
+      std::make_unique<AutoencoderKL>(AutoencoderKL::load(dir / "vae", variant, dtype, device));
+  require_file(dir / "scheduler" / "scheduler_config.json", "the scheduler settings");
+  m->scheduler_config = SchedulerConfig::load(dir / "scheduler" / "scheduler_config.json");
   // from_pretrained builds the class model_index.json names for the
   // scheduler, whatever the file's _class_name says.
   if (index.contains("scheduler") && index["scheduler"].is_array() &&
@@ -150,7 +132,8 @@ load_models(const PipelineOptions& options)
   m->vae_scale_factor = 1 << (m->vae->config().block_out_channels.size() - 1);
   if (m->unet->config().in_channels != 9)
     throw Error("the UNet in '" + (dir / "unet").string() + "' takes " +
-        std::to_string(m->unet->config().in_channels) + " input channels; "
+        std::to_string(m->unet->config().in_channels) +
+        " input channels; "
         "sdinpaint needs an inpainting UNet (9 channels: latents, mask, "
         "masked-image latents)");
   return m;
@@ -159,16 +142,13 @@ load_models(const PipelineOptions& options)
 std::mutex registry_mutex;
 std::map<std::string, std::weak_ptr<Models>> registry;
 
-std::shared_ptr<Models>
-shared_models(const PipelineOptions& options)
-{
+std::shared_ptr<Models> shared_models(const PipelineOptions& options) {
   std::error_code ec;
   fs::path canonical = fs::weakly_canonical(options.model_dir, ec);
-  const std::string key = (ec ? options.model_dir : canonical).string() +
-      "|" + options.device + "|" + options.dtype + "|" + options.variant;
+  const std::string key = (ec ? options.model_dir : canonical).string() + "|" + options.device +
+      "|" + options.dtype + "|" + options.variant;
   std::lock_guard<std::mutex> guard(registry_mutex);
-  if (auto existing = registry[key].lock())
-    return existing;
+  if (auto existing = registry[key].lock()) return existing;
   auto models = load_models(options);
   registry[key] = models;
   return models;
@@ -176,12 +156,9 @@ shared_models(const PipelineOptions& options)
 
 // diffusers encode_prompt: tokenizer(padding="max_length", truncation=True)
 // then text_encoder(ids)[0], in the text encoder's dtype.
-at::Tensor
-encode_prompt(Models& m, const std::string& prompt)
-{
+at::Tensor encode_prompt(Models& m, const std::string& prompt) {
   auto it = m.prompt_cache.find(prompt);
-  if (it != m.prompt_cache.end())
-    return it->second;
+  if (it != m.prompt_cache.end()) return it->second;
   std::vector<int64_t> ids = m.tokenizer->encode(prompt);
   at::Tensor t = at::tensor(ids, at::kLong).unsqueeze(0).to(m.device);
   at::Tensor embeds = m.text_encoder->forward(t);
@@ -192,9 +169,7 @@ encode_prompt(Models& m, const std::string& prompt)
 }
 
 // diffusers: retrieve_latents(vae.encode(x), generator) * scaling_factor
-at::Tensor
-encode_vae_image(Models& m, const at::Tensor& image, at::Generator& gen)
-{
+at::Tensor encode_vae_image(Models& m, const at::Tensor& image, at::Generator& gen) {
   auto posterior = AutoencoderKL::posterior(m.vae->encode_moments(image));
   return posterior.sample(gen) * m.vae->scaling_factor();
 }
@@ -206,16 +181,11 @@ struct InpaintPipeline::Impl {
   std::shared_ptr<Models> models;
 };
 
-InpaintPipeline::InpaintPipeline(std::shared_ptr<Impl> impl)
-    : impl_(std::move(impl))
-{
-}
+InpaintPipeline::InpaintPipeline(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 InpaintPipeline::~InpaintPipeline() = default;
 
-std::shared_ptr<InpaintPipeline>
-InpaintPipeline::load(const PipelineOptions& options)
-{
+std::shared_ptr<InpaintPipeline> InpaintPipeline::load(const PipelineOptions& options) {
   auto impl = std::make_shared<Impl>();
   impl->options = options;
   try {
@@ -227,74 +197,58 @@ InpaintPipeline::load(const PipelineOptions& options)
   return std::shared_ptr<InpaintPipeline>(new InpaintPipeline(impl));
 }
 
-int
-InpaintPipeline::default_size() const
-{
-  return impl_->models->unet->config().sample_size *
-      impl_->models->vae_scale_factor;
+int InpaintPipeline::default_size() const {
+  return impl_->models->unet->config().sample_size * impl_->models->vae_scale_factor;
 }
 
-const PipelineOptions&
-InpaintPipeline::options() const
-{
+const PipelineOptions& InpaintPipeline::options() const {
   return impl_->options;
 }
 
-std::string
-InpaintPipeline::scheduler_name() const
-{
+std::string InpaintPipeline::scheduler_name() const {
   return impl_->models->scheduler_config.class_name;
 }
 
-bool
-InpaintPipeline::shares_weights_with(const InpaintPipeline& other) const
-{
+bool InpaintPipeline::shares_weights_with(const InpaintPipeline& other) const {
   return impl_->models == other.impl_->models;
 }
 
-void
-check_device(const std::string& device, const std::string& dtype)
-{
+void check_device(const std::string& device, const std::string& dtype) {
   const at::Device d = parse_device(device);
   const at::ScalarType t = parse_dtype(dtype);
   if (d.is_cuda()) {
     if (!at::hasCUDA())
-      throw Error("device '" + device + "' asked, but this libtorch was built "
+      throw Error("device '" + device +
+          "' asked, but this libtorch was built "
           "without CUDA (Debian's libtorch is CPU-only): use device=cpu, or "
           "build gst-rip against a CUDA libtorch (docs/models.md)");
     // at::cuda::device_count() lives in the CUDA library; the context
     // knows whether the index can exist.
-    if (d.has_index() && d.index() >= static_cast<int>(
-            at::detail::getCUDAHooks().getNumGPUs()))
+    if (d.has_index() && d.index() >= static_cast<int>(at::detail::getCUDAHooks().getNumGPUs()))
       throw Error("device '" + device + "' does not exist: this machine has " +
-          std::to_string(at::detail::getCUDAHooks().getNumGPUs()) +
-          " CUDA device(s)");
+          std::to_string(at::detail::getCUDAHooks().getNumGPUs()) + " CUDA device(s)");
   } else if (t == at::kHalf) {
-    throw Error("dtype fp16 needs a CUDA device: libtorch has no fp16 "
+    throw Error(
+        "dtype fp16 needs a CUDA device: libtorch has no fp16 "
         "convolutions on the CPU. Use fp32 (diffusers' default) or bf16 on "
         "the CPU");
   }
 }
 
-cv::Mat
-InpaintPipeline::inpaint(const cv::Mat& image, const cv::Mat& mask,
-    const InpaintSettings& s, const ProgressFn& progress)
-{
+cv::Mat InpaintPipeline::inpaint(const cv::Mat& image, const cv::Mat& mask,
+    const InpaintSettings& s, const ProgressFn& progress) {
   Models& m = *impl_->models;
-  if (image.type() != CV_8UC3)
-    throw Error("the image must be 8-bit RGB");
+  if (image.type() != CV_8UC3) throw Error("the image must be 8-bit RGB");
   if (mask.type() != CV_8UC1 || mask.size() != image.size())
     throw Error("the mask must be 8-bit single-channel and the image's size");
   const int H = image.rows, W = image.cols;
   const int f = m.vae_scale_factor;
   if (H % f != 0 || W % f != 0)
     throw Error("the image is " + std::to_string(W) + "x" + std::to_string(H) +
-        ": Stable Diffusion needs both sides to be multiples of " +
-        std::to_string(f) + " (diffusers refuses other sizes too)");
-  if (s.steps < 1)
-    throw Error("steps must be at least 1");
-  if (!(s.strength > 0.0 && s.strength <= 1.0))
-    throw Error("strength must be in (0, 1]");
+        ": Stable Diffusion needs both sides to be multiples of " + std::to_string(f) +
+        " (diffusers refuses other sizes too)");
+  if (s.steps < 1) throw Error("steps must be at least 1");
+  if (!(s.strength > 0.0 && s.strength <= 1.0)) throw Error("strength must be in (0, 1]");
 
   std::lock_guard<std::mutex> guard(m.mutex);
   c10::InferenceMode inference;
@@ -310,8 +264,7 @@ InpaintPipeline::inpaint(const cv::Mat& image, const cv::Mat& mask,
   // both halves of the CFG batch are the same and
   // u + g * (c - u) == u: one UNet call per step gives the same result.
   const bool cfg_batch = cfg && s.prompt != s.negative_prompt;
-  if (cfg_batch)
-    prompt_embeds = at::cat({encode_prompt(m, s.negative_prompt), cond});
+  if (cfg_batch) prompt_embeds = at::cat({encode_prompt(m, s.negative_prompt), cond});
 
   // 4. Timesteps (get_timesteps: slices for strength < 1 and sets the
   // scheduler's begin index where diffusers does).
@@ -319,8 +272,8 @@ InpaintPipeline::inpaint(const cv::Mat& image, const cv::Mat& mask,
   scheduler->set_timesteps(s.steps);
   const TimestepPlan plan = get_timesteps(*scheduler, s.steps, s.strength);
   if (plan.num_inference_steps < 1)
-    throw Error("strength " + std::to_string(s.strength) + " with " +
-        std::to_string(s.steps) + " steps leaves no denoising step: raise "
+    throw Error("strength " + std::to_string(s.strength) + " with " + std::to_string(s.steps) +
+        " steps leaves no denoising step: raise "
         "steps or strength");
   const at::Tensor& timesteps = plan.timesteps;
   const bool strength_max = s.strength == 1.0;
@@ -335,11 +288,10 @@ InpaintPipeline::inpaint(const cv::Mat& image, const cv::Mat& mask,
   at::Tensor init_image = img.mul(2.0).sub(1.0);
   // 7. Mask: /255, binarise at 0.5.
   cv::Mat mk = mask.isContinuous() ? mask : mask.clone();
-  at::Tensor mask_condition = at::from_blob(mk.data, {1, 1, H, W}, at::kByte)
-                                  .to(at::kFloat)
-                                  .div(255.0);
-  mask_condition = at::where(mask_condition < 0.5,
-      at::zeros_like(mask_condition), at::ones_like(mask_condition));
+  at::Tensor mask_condition =
+      at::from_blob(mk.data, {1, 1, H, W}, at::kByte).to(at::kFloat).div(255.0);
+  mask_condition = at::where(
+      mask_condition < 0.5, at::zeros_like(mask_condition), at::ones_like(mask_condition));
   at::Tensor masked_image = init_image * (mask_condition < 0.5);
 
   at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(s.seed);
@@ -347,31 +299,25 @@ InpaintPipeline::inpaint(const cv::Mat& image, const cv::Mat& mask,
   // 6. prepare_latents. With strength < 1 the image is encoded first (one
   // draw), then the noise; with strength 1 only the noise.
   const int64_t lh = H / f, lw = W / f;
-  const std::vector<int64_t> latent_shape = {1,
-      int64_t(m.vae->config().latent_channels), lh, lw};
+  const std::vector<int64_t> latent_shape = {1, int64_t(m.vae->config().latent_channels), lh, lw};
   at::Tensor latents;
   {
     at::Tensor image_latents;
-    if (!strength_max)
-      image_latents = encode_vae_image(m, init_image.to(dev, dtype), gen);
+    if (!strength_max) image_latents = encode_vae_image(m, init_image.to(dev, dtype), gen);
     at::Tensor noise = randn_tensor(latent_shape, gen, dev, dtype);
     if (strength_max) {
       latents = noise * scheduler->init_noise_sigma();
     } else {
-      latents = scheduler->add_noise(image_latents, noise, timesteps.slice(0,
-              0, 1));
+      latents = scheduler->add_noise(image_latents, noise, timesteps.slice(0, 0, 1));
     }
   }
 
   // 7. prepare_mask_latents: nearest downsample; masked image latents.
-  at::Tensor mask_latents = at::upsample_nearest2d(mask_condition, {lh, lw})
-                                .to(dev, dtype);
-  at::Tensor masked_image_latents = encode_vae_image(m,
-      masked_image.to(dev, dtype), gen);
+  at::Tensor mask_latents = at::upsample_nearest2d(mask_condition, {lh, lw}).to(dev, dtype);
+  at::Tensor masked_image_latents = encode_vae_image(m, masked_image.to(dev, dtype), gen);
   if (cfg_batch) {
     mask_latents = at::cat({mask_latents, mask_latents});
-    masked_image_latents = at::cat({masked_image_latents,
-        masked_image_latents});
+    masked_image_latents = at::cat({masked_image_latents, masked_image_latents});
   }
 
   // 10. Denoising loop.
@@ -387,16 +333,14 @@ InpaintPipeline::inpaint(const cv::Mat& image, const cv::Mat& mask,
       noise_pred = halves[0] + s.guidance_scale * (halves[1] - halves[0]);
     }
     latents = scheduler->step(noise_pred, t, latents, gen, s.eta).prev_sample;
-    if (progress)
-      progress(int(i + 1), int(n));
+    if (progress) progress(int(i + 1), int(n));
   }
 
   // Decode and postprocess: (x / 2 + 0.5).clamp(0, 1), * 255, round half
   // to even (numpy's round), uint8.
   at::Tensor decoded = m.vae->decode(latents / m.vae->scaling_factor());
-  at::Tensor out = (decoded * 0.5 + 0.5).clamp(0, 1).to(at::kCPU)
-                       .permute({0, 2, 3, 1})
-                       .to(at::kFloat);
+  at::Tensor out =
+      (decoded * 0.5 + 0.5).clamp(0, 1).to(at::kCPU).permute({0, 2, 3, 1}).to(at::kFloat);
   out = (out * 255).round().to(at::kByte).contiguous();
   cv::Mat result(H, W, CV_8UC3);
   std::memcpy(result.data, out.data_ptr(), size_t(H) * W * 3);
@@ -409,9 +353,7 @@ InpaintPipeline::inpaint(const cv::Mat& image, const cv::Mat& mask,
   return result;
 }
 
-int
-set_compute_threads(int n)
-{
+int set_compute_threads(int n) {
   if (n <= 0) {
     const char* env = std::getenv("OMP_NUM_THREADS");
     n = env ? std::atoi(env) : 0;

@@ -52,8 +52,8 @@ class InpaintPipeline {
   // RGB result of the same size: diffusers' image, with the unmasked pixels
   // of `image` pasted back when settings.paste_back. Thread-safe (calls on
   // one shared model run one after another).
-  cv::Mat inpaint(const cv::Mat& image, const cv::Mat& mask,
-      const InpaintSettings& settings, const ProgressFn& progress = {});
+  cv::Mat inpaint(const cv::Mat& image, const cv::Mat& mask, const InpaintSettings& settings,
+      const ProgressFn& progress = {});
 
   // The UNet's default output size (unet sample_size * 8), as diffusers uses
   // when height/width are not given.

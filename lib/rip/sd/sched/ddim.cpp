@@ -13,8 +13,8 @@ namespace rip::sd {
 DDIMSettings DDIMSettings::from_config(const SchedulerConfig& config) {
   sched::ConfigValues v(config, "DDIMScheduler");
   DDIMSettings s;
-  s.common = sched::CommonSettings::read(v, /*has_rescale_key=*/true, "leading",
-      {"epsilon", "sample", "v_prediction"});
+  s.common = sched::CommonSettings::read(
+      v, /*has_rescale_key=*/true, "leading", {"epsilon", "sample", "v_prediction"});
   s.clip_sample = v.get_bool("clip_sample", s.clip_sample);
   s.clip_sample_range = v.get_double("clip_sample_range", s.clip_sample_range);
   s.set_alpha_to_one = v.get_bool("set_alpha_to_one", s.set_alpha_to_one);
@@ -46,8 +46,8 @@ StepOutput DDIMScheduler::step(const at::Tensor& model_output, const at::Tensor&
   const int64_t t = timestep.item<int64_t>();
   const int64_t prev_t = t - T / num_inference_steps_;
   if (t < 0 || t >= T)
-    throw rip::Error("DDIMScheduler: timestep " + std::to_string(t) + " is outside 0.." +
-        std::to_string(T - 1));
+    throw rip::Error(
+        "DDIMScheduler: timestep " + std::to_string(t) + " is outside 0.." + std::to_string(T - 1));
 
   // The scalars are 0-dim float32 CPU tensors and every expression keeps
   // diffusers' evaluation order (DDIM paper formulas (12) and (16)).
@@ -77,24 +77,24 @@ StepOutput DDIMScheduler::step(const at::Tensor& model_output, const at::Tensor&
 
   // _get_variance
   at::Tensor beta_prod_t_prev = at::rsub(alpha_prod_t_prev, 1);
-  at::Tensor variance = (beta_prod_t_prev / beta_prod_t) * at::rsub(alpha_prod_t / alpha_prod_t_prev, 1);
+  at::Tensor variance =
+      (beta_prod_t_prev / beta_prod_t) * at::rsub(alpha_prod_t / alpha_prod_t_prev, 1);
   at::Tensor std_dev_t = at::mul(at::pow(variance, 0.5), eta);
 
   at::Tensor pred_sample_direction =
       at::pow(at::rsub(alpha_prod_t_prev, 1) - at::pow(std_dev_t, 2), 0.5) * pred_epsilon;
-  at::Tensor prev_sample = at::pow(alpha_prod_t_prev, 0.5) * pred_original_sample +
-      pred_sample_direction;
+  at::Tensor prev_sample =
+      at::pow(alpha_prod_t_prev, 0.5) * pred_original_sample + pred_sample_direction;
   if (eta > 0) {
-    at::Tensor variance_noise =
-        randn_tensor(model_output.sizes(), generator, model_output.device(),
-            model_output.scalar_type());
+    at::Tensor variance_noise = randn_tensor(
+        model_output.sizes(), generator, model_output.device(), model_output.scalar_type());
     prev_sample = prev_sample + std_dev_t * variance_noise;
   }
   return {prev_sample, pred_original_sample};
 }
 
-at::Tensor DDIMScheduler::add_noise(const at::Tensor& original_samples, const at::Tensor& noise,
-    const at::Tensor& timesteps) {
+at::Tensor DDIMScheduler::add_noise(
+    const at::Tensor& original_samples, const at::Tensor& noise, const at::Tensor& timesteps) {
   c10::InferenceMode guard;
   return sched::ddpm_add_noise(schedule_.alphas_cumprod, original_samples, noise, timesteps);
 }

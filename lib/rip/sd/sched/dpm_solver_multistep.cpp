@@ -14,8 +14,8 @@ namespace rip::sd {
 DPMSolverSettings DPMSolverSettings::from_config(const SchedulerConfig& config) {
   sched::ConfigValues v(config, "DPMSolverMultistepScheduler");
   DPMSolverSettings s;
-  s.common = sched::CommonSettings::read(v, /*has_rescale_key=*/true, "linspace",
-      {"epsilon", "sample", "v_prediction"});
+  s.common = sched::CommonSettings::read(
+      v, /*has_rescale_key=*/true, "linspace", {"epsilon", "sample", "v_prediction"});
   s.solver_order = v.get_int("solver_order", s.solver_order);
   s.algorithm_type = v.get_string("algorithm_type", s.algorithm_type);
   s.solver_type = v.get_string("solver_type", s.solver_type);
@@ -46,8 +46,8 @@ DPMSolverSettings DPMSolverSettings::from_config(const SchedulerConfig& config) 
         "only orders 1 and 2 are implemented in this port (2 is the default)");
   sched::check_choice(v, "final_sigmas_type", s.final_sigmas_type, {"zero", "sigma_min"});
   sched::reject_thresholding(v);
-  for (const char* key : {"use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas",
-           "use_lu_lambdas"})
+  for (const char* key :
+      {"use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas", "use_lu_lambdas"})
     if (v.get_bool(key, false))
       v.unsupported(key, "true", "only the default noise levels are implemented in this port");
   const auto variance_type = v.get_optional_string("variance_type");
@@ -127,17 +127,18 @@ void DPMSolverMultistepScheduler::set_begin_index(int64_t begin_index) {
   begin_index_ = begin_index;
 }
 
-at::Tensor DPMSolverMultistepScheduler::convert_model_output(const at::Tensor& model_output,
-    const at::Tensor& sample) const {
+at::Tensor DPMSolverMultistepScheduler::convert_model_output(
+    const at::Tensor& model_output, const at::Tensor& sample) const {
   // DPM-Solver++ integrates the data prediction x0.
   if (settings_.common.prediction_type == "sample") return model_output;
   auto [alpha_t, sigma_t] = alpha_sigma(sigmas_[step_index_]);
-  if (settings_.common.prediction_type == "epsilon") return (sample - sigma_t * model_output) / alpha_t;
+  if (settings_.common.prediction_type == "epsilon")
+    return (sample - sigma_t * model_output) / alpha_t;
   return alpha_t * sample - sigma_t * model_output;  // v_prediction
 }
 
-at::Tensor DPMSolverMultistepScheduler::first_order_update(const at::Tensor& model_output,
-    const at::Tensor& sample) const {
+at::Tensor DPMSolverMultistepScheduler::first_order_update(
+    const at::Tensor& model_output, const at::Tensor& sample) const {
   const auto t = alpha_sigma(sigmas_[step_index_ + 1]);
   const auto s = alpha_sigma(sigmas_[step_index_]);
   at::Tensor h = lambda_of(t) - lambda_of(s);
@@ -175,8 +176,8 @@ StepOutput DPMSolverMultistepScheduler::step(const at::Tensor& model_output_in,
   if (step_index_ < 0) {
     if (!timestep.defined() || timestep.numel() != 1)
       throw rip::Error(name() + ": step() takes one timestep from timesteps()");
-    step_index_ = begin_index_ >= 0 ? begin_index_
-                                    : sched::index_for_timestep(timesteps_, timestep, n - 1);
+    step_index_ =
+        begin_index_ >= 0 ? begin_index_ : sched::index_for_timestep(timesteps_, timestep, n - 1);
   }
   if (step_index_ >= n)
     throw rip::Error(name() + ": more steps than timesteps; call set_timesteps before a new run");
@@ -202,8 +203,8 @@ StepOutput DPMSolverMultistepScheduler::step(const at::Tensor& model_output_in,
   return {prev_sample, at::Tensor()};
 }
 
-at::Tensor DPMSolverMultistepScheduler::add_noise(const at::Tensor& original_samples,
-    const at::Tensor& noise, const at::Tensor& timesteps) {
+at::Tensor DPMSolverMultistepScheduler::add_noise(
+    const at::Tensor& original_samples, const at::Tensor& noise, const at::Tensor& timesteps) {
   c10::InferenceMode guard;
   if (!timesteps_set_)
     throw rip::Error(name() + ": add_noise() before set_timesteps(); call set_timesteps first");

@@ -18,12 +18,12 @@ namespace rip::sd {
 
 struct DPMSolverSettings {
   sched::CommonSettings common;  // prediction_type "epsilon", "sample" or "v_prediction"
-  int64_t solver_order = 2;                   // 1 or 2
+  int64_t solver_order = 2;      // 1 or 2
   std::string algorithm_type = "dpmsolver++";
-  std::string solver_type = "midpoint";      // or "heun"
+  std::string solver_type = "midpoint";  // or "heun"
   bool lower_order_final = true;
   bool euler_at_final = false;
-  std::string final_sigmas_type = "zero";    // or "sigma_min"
+  std::string final_sigmas_type = "zero";  // or "sigma_min"
   double lambda_min_clipped = -INFINITY;
 
   static DPMSolverSettings from_config(const SchedulerConfig& config);

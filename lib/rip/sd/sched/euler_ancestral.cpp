@@ -14,8 +14,8 @@ namespace rip::sd {
 EulerAncestralSettings EulerAncestralSettings::from_config(const SchedulerConfig& config) {
   sched::ConfigValues v(config, "EulerAncestralDiscreteScheduler");
   EulerAncestralSettings s;
-  s.common = sched::CommonSettings::read(v, /*has_rescale_key=*/true, "linspace",
-      {"epsilon", "v_prediction"});
+  s.common = sched::CommonSettings::read(
+      v, /*has_rescale_key=*/true, "linspace", {"epsilon", "v_prediction"});
   return s;
 }
 
@@ -65,8 +65,8 @@ void EulerAncestralDiscreteScheduler::set_timesteps(int64_t n) {
   } else if (settings_.common.timestep_spacing == "leading") {
     const int64_t ratio = T / n;
     for (int64_t i = n - 1; i >= 0; --i)
-      ts.push_back(static_cast<float>(static_cast<float>(i * ratio) +
-          static_cast<float>(settings_.common.steps_offset)));
+      ts.push_back(static_cast<float>(
+          static_cast<float>(i * ratio) + static_cast<float>(settings_.common.steps_offset)));
   } else {  // trailing
     const double ratio = static_cast<double>(T) / static_cast<double>(n);
     for (double x : sched::np_arange(static_cast<double>(T), 0, -ratio))
@@ -103,8 +103,8 @@ void EulerAncestralDiscreteScheduler::init_step_index(const at::Tensor& timestep
         " is not one of timesteps()");
 }
 
-at::Tensor EulerAncestralDiscreteScheduler::scale_model_input(const at::Tensor& sample,
-    const at::Tensor& timestep) {
+at::Tensor EulerAncestralDiscreteScheduler::scale_model_input(
+    const at::Tensor& sample, const at::Tensor& timestep) {
   c10::InferenceMode guard;
   if (step_index_ < 0) init_step_index(timestep);
   if (step_index_ >= sigmas_.size(0))
@@ -118,7 +118,8 @@ StepOutput EulerAncestralDiscreteScheduler::step(const at::Tensor& model_output,
     const c10::optional<at::Generator>& generator, double) {
   c10::InferenceMode guard;
   if (!timestep.defined() || timestep.numel() != 1 || !timestep.is_floating_point())
-    throw rip::Error(name() + ": step() takes one of timesteps() (a float timestep), not an "
+    throw rip::Error(name() +
+        ": step() takes one of timesteps() (a float timestep), not an "
         "integer index");
   if (step_index_ < 0) init_step_index(timestep);
   if (step_index_ + 1 >= sigmas_.size(0))
@@ -136,20 +137,21 @@ StepOutput EulerAncestralDiscreteScheduler::step(const at::Tensor& model_output,
   at::Tensor sigma_from = sigmas_[step_index_];
   at::Tensor sigma_to = sigmas_[step_index_ + 1];
   at::Tensor sigma_up = at::pow(at::pow(sigma_to, 2) *
-      (at::pow(sigma_from, 2) - at::pow(sigma_to, 2)) / at::pow(sigma_from, 2), 0.5);
+          (at::pow(sigma_from, 2) - at::pow(sigma_to, 2)) / at::pow(sigma_from, 2),
+      0.5);
   at::Tensor sigma_down = at::pow(at::pow(sigma_to, 2) - at::pow(sigma_up, 2), 0.5);
   at::Tensor derivative = (x - pred_original_sample) / sigma;
   at::Tensor dt = sigma_down - sigma;
   at::Tensor prev_sample = x + derivative * dt;
-  at::Tensor noise = randn_tensor(model_output.sizes(), generator, model_output.device(),
-      model_output.scalar_type());
+  at::Tensor noise = randn_tensor(
+      model_output.sizes(), generator, model_output.device(), model_output.scalar_type());
   prev_sample = (prev_sample + noise * sigma_up).to(model_output.scalar_type());
   ++step_index_;
   return {prev_sample, pred_original_sample};
 }
 
-at::Tensor EulerAncestralDiscreteScheduler::add_noise(const at::Tensor& original_samples,
-    const at::Tensor& noise, const at::Tensor& timesteps) {
+at::Tensor EulerAncestralDiscreteScheduler::add_noise(
+    const at::Tensor& original_samples, const at::Tensor& noise, const at::Tensor& timesteps) {
   c10::InferenceMode guard;
   if (!timesteps_set_)
     throw rip::Error(name() + ": add_noise() before set_timesteps(); call set_timesteps first");

@@ -13,8 +13,8 @@ namespace rip::sd {
 PNDMSettings PNDMSettings::from_config(const SchedulerConfig& config) {
   sched::ConfigValues v(config, "PNDMScheduler");
   PNDMSettings s;
-  s.common = sched::CommonSettings::read(v, /*has_rescale_key=*/false, "leading",
-      {"epsilon", "v_prediction"});
+  s.common = sched::CommonSettings::read(
+      v, /*has_rescale_key=*/false, "leading", {"epsilon", "v_prediction"});
   s.skip_prk_steps = v.get_bool("skip_prk_steps", s.skip_prk_steps);
   s.set_alpha_to_one = v.get_bool("set_alpha_to_one", s.set_alpha_to_one);
   return s;
@@ -43,8 +43,10 @@ void PNDMScheduler::set_timesteps(int64_t n) {
     std::reverse(plms.begin(), plms.end());
   } else {
     if (ts.size() < 4)
-      throw rip::Error("PNDMScheduler with skip_prk_steps = false needs at least 4 inference "
-          "steps (its Runge-Kutta start uses the last 4 timesteps), not " + std::to_string(n));
+      throw rip::Error(
+          "PNDMScheduler with skip_prk_steps = false needs at least 4 inference "
+          "steps (its Runge-Kutta start uses the last 4 timesteps), not " +
+          std::to_string(n));
     // _timesteps[-4:].repeat(2) + tile([0, T // n // 2], 4), then
     // [:-1].repeat(2)[1:-1], reversed.
     std::vector<int64_t> base;
@@ -90,8 +92,8 @@ StepOutput PNDMScheduler::step(const at::Tensor& model_output, const at::Tensor&
   return out;
 }
 
-at::Tensor PNDMScheduler::step_prk(const at::Tensor& model_output, int64_t timestep,
-    const at::Tensor& sample) {
+at::Tensor PNDMScheduler::step_prk(
+    const at::Tensor& model_output, int64_t timestep, const at::Tensor& sample) {
   const int64_t T = settings_.common.num_train_timesteps;
   const int64_t diff_to_prev = (counter_ % 2) ? 0 : T / num_inference_steps_ / 2;
   const int64_t prev_timestep = timestep - diff_to_prev;
@@ -99,8 +101,10 @@ at::Tensor PNDMScheduler::step_prk(const at::Tensor& model_output, int64_t times
 
   // cur_model_output starts as the Python integer 0; `0 + x` is add(x, 0).
   auto accumulate = [this](const at::Tensor& x) {
-    if (cur_model_output_.defined()) cur_model_output_.add_(x);
-    else cur_model_output_ = at::add(x, 0);
+    if (cur_model_output_.defined())
+      cur_model_output_.add_(x);
+    else
+      cur_model_output_ = at::add(x, 0);
   };
   at::Tensor mo = model_output;
   if (counter_ % 4 == 0) {
@@ -122,10 +126,11 @@ at::Tensor PNDMScheduler::step_prk(const at::Tensor& model_output, int64_t times
   return prev;
 }
 
-at::Tensor PNDMScheduler::step_plms(const at::Tensor& model_output_in, int64_t timestep,
-    const at::Tensor& sample_in) {
+at::Tensor PNDMScheduler::step_plms(
+    const at::Tensor& model_output_in, int64_t timestep, const at::Tensor& sample_in) {
   if (!settings_.skip_prk_steps && ets_.size() < 3)
-    throw rip::Error("PNDMScheduler: the linear multistep part runs only after 12 "
+    throw rip::Error(
+        "PNDMScheduler: the linear multistep part runs only after 12 "
         "Runge-Kutta steps (skip_prk_steps = false)");
   const int64_t delta = settings_.common.num_train_timesteps / num_inference_steps_;
   int64_t prev_timestep = timestep - delta;
@@ -153,15 +158,17 @@ at::Tensor PNDMScheduler::step_plms(const at::Tensor& model_output_in, int64_t t
   } else if (n == 3) {
     model_output = (ets_[n - 1] * 23 - ets_[n - 2] * 16 + ets_[n - 3] * 5) / 12;
   } else if (n >= 4) {
-    model_output = at::mul(ets_[n - 1] * 55 - ets_[n - 2] * 59 + ets_[n - 3] * 37 -
-        ets_[n - 4] * 9, 1.0 / 24);
+    model_output =
+        at::mul(ets_[n - 1] * 55 - ets_[n - 2] * 59 + ets_[n - 3] * 37 - ets_[n - 4] * 9, 1.0 / 24);
   } else {
     throw rip::Error("PNDMScheduler: inconsistent multistep state (step " +
-        std::to_string(counter_) + " with " + std::to_string(n) + " stored outputs); call "
+        std::to_string(counter_) + " with " + std::to_string(n) +
+        " stored outputs); call "
         "set_timesteps before a new run");
   }
   if (!sample.defined())
-    throw rip::Error("PNDMScheduler: the correction step has no saved sample; call "
+    throw rip::Error(
+        "PNDMScheduler: the correction step has no saved sample; call "
         "set_timesteps before a new run");
   at::Tensor prev = prev_sample(sample, timestep, prev_timestep, model_output);
   ++counter_;
@@ -174,8 +181,8 @@ at::Tensor PNDMScheduler::prev_sample(const at::Tensor& sample, int64_t timestep
   // and the same evaluation order as diffusers' _get_prev_sample.
   const int64_t T = settings_.common.num_train_timesteps;
   if (timestep < 0 || timestep >= T || prev_timestep >= T)
-    throw rip::Error("PNDMScheduler: timestep " + std::to_string(timestep) +
-        " is outside 0.." + std::to_string(T - 1) + " for this schedule");
+    throw rip::Error("PNDMScheduler: timestep " + std::to_string(timestep) + " is outside 0.." +
+        std::to_string(T - 1) + " for this schedule");
   const at::Tensor& ac = schedule_.alphas_cumprod;
   at::Tensor alpha_prod_t = ac[timestep];
   at::Tensor alpha_prod_t_prev = prev_timestep >= 0 ? ac[prev_timestep] : final_alpha_cumprod_;
@@ -189,8 +196,8 @@ at::Tensor PNDMScheduler::prev_sample(const at::Tensor& sample, int64_t timestep
   return sample_coeff * sample - (alpha_prod_t_prev - alpha_prod_t) * model_output / denom;
 }
 
-at::Tensor PNDMScheduler::add_noise(const at::Tensor& original_samples, const at::Tensor& noise,
-    const at::Tensor& timesteps) {
+at::Tensor PNDMScheduler::add_noise(
+    const at::Tensor& original_samples, const at::Tensor& noise, const at::Tensor& timesteps) {
   c10::InferenceMode guard;
   return sched::ddpm_add_noise(schedule_.alphas_cumprod, original_samples, noise, timesteps);
 }

@@ -19,10 +19,14 @@ namespace {
 bool special_double(const nlohmann::json& v, double* out) {
   if (!v.is_string()) return false;
   const auto& s = v.get_ref<const std::string&>();
-  if (s == "-Infinity") *out = -std::numeric_limits<double>::infinity();
-  else if (s == "Infinity") *out = std::numeric_limits<double>::infinity();
-  else if (s == "NaN") *out = std::numeric_limits<double>::quiet_NaN();
-  else return false;
+  if (s == "-Infinity")
+    *out = -std::numeric_limits<double>::infinity();
+  else if (s == "Infinity")
+    *out = std::numeric_limits<double>::infinity();
+  else if (s == "NaN")
+    *out = std::numeric_limits<double>::quiet_NaN();
+  else
+    return false;
   return true;
 }
 
@@ -43,8 +47,8 @@ void ConfigValues::wrong_type(const std::string& key, const char* expected) cons
       class_name_ + "), but it is " + find(key)->dump() + "; fix the scheduler config file");
 }
 
-void ConfigValues::unsupported(const std::string& key, const std::string& value,
-    const std::string& why) const {
+void ConfigValues::unsupported(
+    const std::string& key, const std::string& value, const std::string& why) const {
   throw rip::Error(config_.source + ": " + class_name_ + " with " + key + " = " + value +
       " is not supported: " + why);
 }
@@ -104,20 +108,19 @@ CommonSettings CommonSettings::read(const ConfigValues& values, bool has_rescale
   s.beta_end = values.get_double("beta_end", s.beta_end);
   s.beta_schedule = values.get_string("beta_schedule", s.beta_schedule);
   s.trained_betas = values.get_double_list("trained_betas");
-  if (has_rescale_key)
-    s.rescale_betas_zero_snr = values.get_bool("rescale_betas_zero_snr", false);
+  if (has_rescale_key) s.rescale_betas_zero_snr = values.get_bool("rescale_betas_zero_snr", false);
   s.prediction_type = values.get_string("prediction_type", s.prediction_type);
   s.timestep_spacing = values.get_string("timestep_spacing", default_spacing);
   s.steps_offset = values.get_int("steps_offset", s.steps_offset);
   if (s.num_train_timesteps < 2 || s.num_train_timesteps > 100000)
-    values.unsupported("num_train_timesteps", std::to_string(s.num_train_timesteps),
-        "expected 2..100000");
+    values.unsupported(
+        "num_train_timesteps", std::to_string(s.num_train_timesteps), "expected 2..100000");
   if (s.trained_betas && static_cast<int64_t>(s.trained_betas->size()) != s.num_train_timesteps)
     values.unsupported("trained_betas", std::to_string(s.trained_betas->size()) + " values",
         "expected num_train_timesteps = " + std::to_string(s.num_train_timesteps) + " values");
   if (!s.trained_betas)
-    check_choice(values, "beta_schedule", s.beta_schedule,
-        {"linear", "scaled_linear", "squaredcos_cap_v2"});
+    check_choice(
+        values, "beta_schedule", s.beta_schedule, {"linear", "scaled_linear", "squaredcos_cap_v2"});
   check_choice(values, "prediction_type", s.prediction_type, predictions);
   check_choice(values, "timestep_spacing", s.timestep_spacing, {"linspace", "leading", "trailing"});
   return s;
@@ -128,9 +131,7 @@ namespace {
 // diffusers' betas_for_alpha_bar (cosine), in Python float64 maths.
 at::Tensor betas_for_alpha_bar(int64_t n) {
   const double max_beta = 0.999;
-  auto alpha_bar = [](double t) {
-    return std::pow(std::cos((t + 0.008) / 1.008 * M_PI / 2), 2.0);
-  };
+  auto alpha_bar = [](double t) { return std::pow(std::cos((t + 0.008) / 1.008 * M_PI / 2), 2.0); };
   std::vector<double> betas;
   for (int64_t i = 0; i < n; ++i) {
     const double t1 = static_cast<double>(i) / static_cast<double>(n);
@@ -169,11 +170,13 @@ NoiseSchedule NoiseSchedule::make(const CommonSettings& s, const std::string& cl
     // runs in float32 (its first half start + i*step, second half
     // end - (n-1-i)*step), then ** 2.
     out.betas = at::pow(at::linspace(std::pow(s.beta_start, 0.5), std::pow(s.beta_end, 0.5),
-        s.num_train_timesteps, f32), 2);
+                            s.num_train_timesteps, f32),
+        2);
   } else if (s.beta_schedule == "squaredcos_cap_v2") {
     out.betas = betas_for_alpha_bar(s.num_train_timesteps);
   } else {
-    throw rip::Error(class_name + ": beta_schedule \"" + s.beta_schedule + "\" is not "
+    throw rip::Error(class_name + ": beta_schedule \"" + s.beta_schedule +
+        "\" is not "
         "supported; use \"linear\", \"scaled_linear\" or \"squaredcos_cap_v2\"");
   }
   if (s.rescale_betas_zero_snr) out.betas = rescale_zero_terminal_snr(out.betas);
@@ -250,10 +253,12 @@ std::vector<double> np_arange(double start, double stop, double step) {
   return y;
 }
 
-double np_round(double x) { return std::nearbyint(x); }
+double np_round(double x) {
+  return std::nearbyint(x);
+}
 
-std::vector<double> np_interp(const std::vector<double>& x, const std::vector<double>& xp,
-    const std::vector<double>& fp) {
+std::vector<double> np_interp(
+    const std::vector<double>& x, const std::vector<double>& xp, const std::vector<double>& fp) {
   // NumPy's arr_interp (compiled_base.c) for len(xp) >= 2: j = last index
   // with xp[j] <= x; exact hits and the right end return fp[j]; otherwise
   // slope * (x - xp[j]) + fp[j] with slope = (fp[j+1] - fp[j]) / (xp[j+1] - xp[j]).
@@ -273,7 +278,8 @@ std::vector<double> np_interp(const std::vector<double>& x, const std::vector<do
       out[i] = fp[0];
       continue;
     }
-    const size_t j = static_cast<size_t>(std::upper_bound(xp.begin(), xp.end(), v) - xp.begin()) - 1;
+    const size_t j =
+        static_cast<size_t>(std::upper_bound(xp.begin(), xp.end(), v) - xp.begin()) - 1;
     if (j == n - 1 || xp[j] == v) {
       out[i] = fp[j];
       continue;
@@ -356,8 +362,8 @@ void reject_thresholding(const ConfigValues& values) {
         "latent-space models such as Stable Diffusion); set it to false");
 }
 
-int64_t index_for_timestep(const at::Tensor& schedule, const at::Tensor& timestep,
-    int64_t no_match) {
+int64_t index_for_timestep(
+    const at::Tensor& schedule, const at::Tensor& timestep, int64_t no_match) {
   at::Tensor indices = at::eq(schedule, timestep.to(schedule.device())).nonzero();
   const int64_t count = indices.size(0);
   if (count == 0) return no_match;

@@ -30,8 +30,8 @@ class ConfigValues {
   c10::optional<std::string> get_optional_string(const std::string& key) const;
   c10::optional<std::vector<double>> get_double_list(const std::string& key) const;
   // Throws rip::Error: "<file>: <class> does not support <key> = <value>: <why>".
-  [[noreturn]] void unsupported(const std::string& key, const std::string& value,
-      const std::string& why) const;
+  [[noreturn]] void unsupported(
+      const std::string& key, const std::string& value, const std::string& why) const;
   const std::string& class_name() const { return class_name_; }
   const std::string& source() const { return config_.source; }
 
@@ -84,16 +84,16 @@ std::vector<double> np_linspace(double start, double stop, int64_t num);  // end
 std::vector<double> np_arange(double start, double stop, double step);
 double np_round(double x);  // round half to even, as np.round
 // np.interp(x, xp, fp) with the default left/right (fp[0], fp[-1]).
-std::vector<double> np_interp(const std::vector<double>& x, const std::vector<double>& xp,
-    const std::vector<double>& fp);
+std::vector<double> np_interp(
+    const std::vector<double>& x, const std::vector<double>& xp, const std::vector<double>& fp);
 std::vector<double> to_doubles(const at::Tensor& t);  // any CPU 1-D tensor
 at::Tensor int64_tensor(const std::vector<int64_t>& values);
 at::Tensor float32_tensor(const std::vector<double>& values);  // each rounded to float32
 
 // The timestep list checks diffusers does not do (so that a bad number
 // is an error, not a crash).
-void check_num_inference_steps(const std::string& class_name, int64_t num_inference_steps,
-    int64_t num_train_timesteps);
+void check_num_inference_steps(
+    const std::string& class_name, int64_t num_inference_steps, int64_t num_train_timesteps);
 
 // DDPMScheduler.add_noise, which PNDM and DDIM copy:
 // sqrt(alphas_cumprod[t]) * original + sqrt(1 - alphas_cumprod[t]) * noise
@@ -115,7 +115,7 @@ void reject_thresholding(const ConfigValues& values);
 
 // Diffusers' index_for_timestep: the position of timestep in schedule
 // (the second one when it occurs twice); no match gives no_match.
-int64_t index_for_timestep(const at::Tensor& schedule, const at::Tensor& timestep,
-    int64_t no_match);
+int64_t index_for_timestep(
+    const at::Tensor& schedule, const at::Tensor& timestep, int64_t no_match);
 
 }  // namespace rip::sd::sched

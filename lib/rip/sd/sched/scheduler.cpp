@@ -28,8 +28,10 @@ std::string quote_python_specials(const std::string& text) {
     const char c = text[i];
     if (in_string) {
       out += c;
-      if (c == '\\' && i + 1 < text.size()) out += text[++i];
-      else if (c == '"') in_string = false;
+      if (c == '\\' && i + 1 < text.size())
+        out += text[++i];
+      else if (c == '"')
+        in_string = false;
       continue;
     }
     if (c == '"') {
@@ -83,7 +85,8 @@ std::string accepted_names() {
 SchedulerConfig SchedulerConfig::load(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in)
-    throw rip::Error(path.string() + ": cannot read the scheduler config (missing file?); a "
+    throw rip::Error(path.string() +
+        ": cannot read the scheduler config (missing file?); a "
         "diffusers model folder has scheduler/scheduler_config.json");
   std::stringstream buffer;
   buffer << in.rdbuf();
@@ -98,17 +101,15 @@ nlohmann::json parse_python_json(const std::string& text, const std::string& sou
   }
 }
 
-SchedulerConfig SchedulerConfig::from_json(const nlohmann::json& values,
-    const std::string& source) {
-  if (!values.is_object())
-    throw rip::Error(source + ": a scheduler config must be a JSON object");
+SchedulerConfig SchedulerConfig::from_json(
+    const nlohmann::json& values, const std::string& source) {
+  if (!values.is_object()) throw rip::Error(source + ": a scheduler config must be a JSON object");
   SchedulerConfig c;
   c.source = source;
   c.values = values;
   auto it = values.find("_class_name");
   if (it != values.end() && !it->is_null()) {
-    if (!it->is_string())
-      throw rip::Error(source + ": \"_class_name\" must be a string");
+    if (!it->is_string()) throw rip::Error(source + ": \"_class_name\" must be a string");
     c.class_name = it->get<std::string>();
   }
   return c;
@@ -138,8 +139,8 @@ std::string canonical_scheduler_name(const std::string& name) {
     for (const char* a : c.aliases)
       if (name == a) return c.class_name;
   }
-  throw rip::Error("unknown or unsupported scheduler \"" + name + "\"; use one of: " +
-      accepted_names());
+  throw rip::Error(
+      "unknown or unsupported scheduler \"" + name + "\"; use one of: " + accepted_names());
 }
 
 std::vector<std::string> scheduler_names() {
@@ -151,8 +152,10 @@ std::vector<std::string> scheduler_names() {
 std::unique_ptr<Scheduler> make_scheduler(const SchedulerConfig& config, const std::string& name) {
   const std::string requested = name.empty() ? config.class_name : name;
   if (requested.empty())
-    throw rip::Error(config.source + ": no \"_class_name\" in the scheduler config; name the "
-        "scheduler to use (" + accepted_names() + ")");
+    throw rip::Error(config.source +
+        ": no \"_class_name\" in the scheduler config; name the "
+        "scheduler to use (" +
+        accepted_names() + ")");
   std::string cls;
   try {
     cls = canonical_scheduler_name(requested);
@@ -169,11 +172,11 @@ std::unique_ptr<Scheduler> make_scheduler(const SchedulerConfig& config, const s
   return std::make_unique<DPMSolverMultistepScheduler>(DPMSolverSettings::from_config(config));
 }
 
-std::unique_ptr<Scheduler> make_pipeline_scheduler(const SchedulerConfig& file_config,
-    const std::string& override_name) {
+std::unique_ptr<Scheduler> make_pipeline_scheduler(
+    const SchedulerConfig& file_config, const std::string& override_name) {
   const std::string own = file_config.class_name;
-  const bool swapped = !override_name.empty() &&
-      (own.empty() || canonical_scheduler_name(override_name) != own);
+  const bool swapped =
+      !override_name.empty() && (own.empty() || canonical_scheduler_name(override_name) != own);
   // StableDiffusionInpaintPipeline.__init__ rewrites outdated values in the
   // config of the scheduler it is given (the file's class): steps_offset
   // becomes 1 and skip_prk_steps true. A class swapped in later with
@@ -189,9 +192,9 @@ std::unique_ptr<Scheduler> make_pipeline_scheduler(const SchedulerConfig& file_c
 
 TimestepPlan get_timesteps(Scheduler& scheduler, int64_t num_inference_steps, double strength) {
   // init_timestep = min(int(N * strength), N); int() truncates toward zero.
-  const auto init_timestep = std::min(
-      static_cast<int64_t>(static_cast<double>(num_inference_steps) * strength),
-      num_inference_steps);
+  const auto init_timestep =
+      std::min(static_cast<int64_t>(static_cast<double>(num_inference_steps) * strength),
+          num_inference_steps);
   const int64_t t_start = std::max<int64_t>(num_inference_steps - init_timestep, 0);
   const int64_t begin = t_start * scheduler.order();
   if (!scheduler.timesteps().defined())
@@ -211,8 +214,8 @@ at::Tensor randn_tensor(at::IntArrayRef shape, const c10::optional<at::Generator
       return at::randn(shape, generator, at::TensorOptions().dtype(dtype).device(at::kCPU))
           .to(device);
     if (gen_device.type() != device.type())
-      throw rip::Error("cannot draw a " + device.str() + " tensor from a generator on " +
-          gen_device.str());
+      throw rip::Error(
+          "cannot draw a " + device.str() + " tensor from a generator on " + gen_device.str());
     return at::randn(shape, generator, at::TensorOptions().dtype(dtype).device(device));
   }
   return at::randn(shape, at::TensorOptions().dtype(dtype).device(device));

@@ -116,8 +116,8 @@ class Scheduler {
 
   // Noises original_samples to the level of timesteps (a 1-D tensor of
   // timesteps, one per batch element, as the pipeline's latent_timestep).
-  virtual at::Tensor add_noise(const at::Tensor& original_samples, const at::Tensor& noise,
-      const at::Tensor& timesteps) = 0;
+  virtual at::Tensor add_noise(
+      const at::Tensor& original_samples, const at::Tensor& noise, const at::Tensor& timesteps) = 0;
 };
 
 // Names accepted for the four classes: the diffusers class names and the
@@ -131,8 +131,8 @@ std::vector<std::string> scheduler_names();  // the short names, for help texts
 // _class_name) from the keys present in config, the others at the class's
 // defaults. Throws rip::Error for an unknown class or a config value this
 // port does not implement (it names the file, the key and the value).
-std::unique_ptr<Scheduler> make_scheduler(const SchedulerConfig& config,
-    const std::string& name = "");
+std::unique_ptr<Scheduler> make_scheduler(
+    const SchedulerConfig& config, const std::string& name = "");
 
 // The scheduler StableDiffusionInpaintPipeline runs for a model folder whose
 // scheduler/scheduler_config.json is file_config:
@@ -145,16 +145,16 @@ std::unique_ptr<Scheduler> make_scheduler(const SchedulerConfig& config,
 // diffusers builds the class that model_index.json names for "scheduler";
 // where that differs from the file's _class_name, set file_config.class_name
 // to it first.
-std::unique_ptr<Scheduler> make_pipeline_scheduler(const SchedulerConfig& file_config,
-    const std::string& override_name = "");
+std::unique_ptr<Scheduler> make_pipeline_scheduler(
+    const SchedulerConfig& file_config, const std::string& override_name = "");
 
 // StableDiffusionInpaintPipeline.get_timesteps: the timesteps to run for
 // strength, t_start = N - min(int(N * strength), N) steps skipped, and
 // set_begin_index(t_start * order) where the scheduler has it. Call after
 // set_timesteps(num_inference_steps).
 struct TimestepPlan {
-  at::Tensor timesteps;          // scheduler.timesteps()[t_start * order:]
-  int64_t num_inference_steps;   // N - t_start
+  at::Tensor timesteps;         // scheduler.timesteps()[t_start * order:]
+  int64_t num_inference_steps;  // N - t_start
 };
 TimestepPlan get_timesteps(Scheduler& scheduler, int64_t num_inference_steps, double strength);
 

@@ -32,7 +32,7 @@ ClipTextConfig ClipTextConfig::load(const std::filesystem::path& config_json) {
   auto positive = [&](const char* key, int value) {
     if (value <= 0)
       throw rip::Error("'" + config_json.string() + "': \"" + std::string(key) + "\" is " +
-                       std::to_string(value) + "; it must be positive");
+          std::to_string(value) + "; it must be positive");
   };
   positive("hidden_size", c.hidden_size);
   positive("intermediate_size", c.intermediate_size);
@@ -42,12 +42,12 @@ ClipTextConfig ClipTextConfig::load(const std::filesystem::path& config_json) {
   positive("vocab_size", c.vocab_size);
   if (c.hidden_size % c.num_attention_heads != 0)
     throw rip::Error("'" + config_json.string() + "': hidden_size " +
-                     std::to_string(c.hidden_size) + " is not divisible by num_attention_heads " +
-                     std::to_string(c.num_attention_heads));
+        std::to_string(c.hidden_size) + " is not divisible by num_attention_heads " +
+        std::to_string(c.num_attention_heads));
   if (c.hidden_act != "gelu" && c.hidden_act != "quick_gelu")
     throw rip::Error("'" + config_json.string() + "': hidden_act \"" + c.hidden_act +
-                     "\" is not supported; Stable Diffusion's CLIP text encoders use \"gelu\" "
-                     "(SD2) or \"quick_gelu\" (SD1.x)");
+        "\" is not supported; Stable Diffusion's CLIP text encoders use \"gelu\" "
+        "(SD2) or \"quick_gelu\" (SD1.x)");
   return c;
 }
 
@@ -60,21 +60,23 @@ double finfo_min(at::ScalarType dtype) {
     case at::kBFloat16: return static_cast<float>(std::numeric_limits<c10::BFloat16>::lowest());
     case at::kHalf: return static_cast<float>(std::numeric_limits<c10::Half>::lowest());
     case at::kDouble: return std::numeric_limits<double>::lowest();
-    default: throw rip::Error("ClipTextModel: unsupported dtype " + std::string(c10::toString(dtype)));
+    default:
+      throw rip::Error("ClipTextModel: unsupported dtype " + std::string(c10::toString(dtype)));
   }
 }
 
 }  // namespace
 
-ClipTextModel::ClipTextModel(const ClipTextConfig& config, const Weights& weights,
-    at::ScalarType dtype, at::Device device)
+ClipTextModel::ClipTextModel(
+    const ClipTextConfig& config, const Weights& weights, at::ScalarType dtype, at::Device device)
     : config_(config), dtype_(dtype), device_(device) {
   if (dtype != at::kFloat && dtype != at::kBFloat16 && dtype != at::kHalf)
     throw rip::Error("ClipTextModel: dtype " + std::string(c10::toString(dtype)) +
-                     " is not supported; use fp32, bf16 or fp16");
+        " is not supported; use fp32, bf16 or fp16");
   if (dtype == at::kHalf && device.is_cpu())
-    throw rip::Error("ClipTextModel: fp16 needs a CUDA device: libtorch's CPU kernels have no "
-                     "fp16 matmul or LayerNorm (neither has PyTorch's); use fp32 or bf16 on CPU");
+    throw rip::Error(
+        "ClipTextModel: fp16 needs a CUDA device: libtorch's CPU kernels have no "
+        "fp16 matmul or LayerNorm (neither has PyTorch's); use fp32 or bf16 on CPU");
   c10::InferenceMode guard;
   const int64_t d = config.hidden_size, inter = config.intermediate_size;
   auto get = [&](const std::string& name, at::IntArrayRef shape) {
@@ -113,14 +115,15 @@ ClipTextModel::ClipTextModel(const ClipTextConfig& config, const Weights& weight
     std::string list;
     for (size_t i = 0; i < unused.size() && i < 8; ++i) list += (i ? ", " : "") + unused[i];
     if (unused.size() > 8) list += ", ... (" + std::to_string(unused.size()) + " in all)";
-    throw rip::Error("the text encoder weights " + weights.describe() + " hold tensors that a "
-                     "CLIPTextModel with this config.json does not use: " + list +
-                     ". Is num_hidden_layers right, and is this the text_encoder folder?");
+    throw rip::Error("the text encoder weights " + weights.describe() +
+        " hold tensors that a "
+        "CLIPTextModel with this config.json does not use: " +
+        list + ". Is num_hidden_layers right, and is this the text_encoder folder?");
   }
 }
 
-ClipTextModel ClipTextModel::load(const std::filesystem::path& component_dir,
-    at::ScalarType dtype, at::Device device, const std::string& variant) {
+ClipTextModel ClipTextModel::load(const std::filesystem::path& component_dir, at::ScalarType dtype,
+    at::Device device, const std::string& variant) {
   const ClipTextConfig config = ClipTextConfig::load(component_dir / "config.json");
   const Weights weights = Weights::open(component_dir, "model", variant);
   return ClipTextModel(config, weights, dtype, device);
@@ -131,8 +134,8 @@ at::Tensor ClipTextModel::layer_norm(const LayerNorm& norm, const at::Tensor& x)
 }
 
 // CLIPAttention.forward (eager), op for op.
-at::Tensor ClipTextModel::attention(const Layer& layer, const at::Tensor& hidden,
-    const at::Tensor& causal_mask) const {
+at::Tensor ClipTextModel::attention(
+    const Layer& layer, const at::Tensor& hidden, const at::Tensor& causal_mask) const {
   const int64_t bsz = hidden.size(0), len = hidden.size(1), d = config_.hidden_size;
   const int64_t heads = config_.num_attention_heads, head_dim = d / heads;
   const double scale = std::pow(static_cast<double>(head_dim), -0.5);
@@ -173,9 +176,8 @@ ClipTextOutput ClipTextModel::forward_with_pooling(const at::Tensor& input_ids) 
   const int64_t bsz = input_ids.size(0), len = input_ids.size(1);
   if (bsz < 1 || len < 1 || len > config_.max_position_embeddings)
     throw rip::Error("ClipTextModel: input_ids has shape [" + std::to_string(bsz) + ", " +
-                     std::to_string(len) + "]; the length must be 1.." +
-                     std::to_string(config_.max_position_embeddings) +
-                     " (max_position_embeddings)");
+        std::to_string(len) + "]; the length must be 1.." +
+        std::to_string(config_.max_position_embeddings) + " (max_position_embeddings)");
   c10::InferenceMode guard;
   const at::Tensor ids_cpu = input_ids.to(at::kCPU, at::kLong).contiguous();
   {
@@ -183,9 +185,8 @@ ClipTextOutput ClipTextModel::forward_with_pooling(const at::Tensor& input_ids) 
     for (int64_t i = 0; i < ids_cpu.numel(); ++i) {
       if (p[i] < 0 || p[i] >= config_.vocab_size)
         throw rip::Error("ClipTextModel: token id " + std::to_string(p[i]) +
-                         " is outside the vocabulary (vocab_size " +
-                         std::to_string(config_.vocab_size) +
-                         "): the tokenizer does not belong to this text encoder");
+            " is outside the vocabulary (vocab_size " + std::to_string(config_.vocab_size) +
+            "): the tokenizer does not belong to this text encoder");
     }
   }
   const at::Tensor ids = ids_cpu.to(device_);
@@ -193,8 +194,8 @@ ClipTextOutput ClipTextModel::forward_with_pooling(const at::Tensor& input_ids) 
   // CLIPTextEmbeddings: token + position embeddings (positions 0..L-1).
   const at::Tensor position_ids =
       at::arange(len, at::TensorOptions().dtype(at::kLong).device(device_)).unsqueeze(0);
-  at::Tensor hidden = at::embedding(token_embedding_, ids) +
-                      at::embedding(position_embedding_, position_ids);
+  at::Tensor hidden =
+      at::embedding(token_embedding_, ids) + at::embedding(position_embedding_, position_ids);
 
   // _create_4d_causal_attention_mask: finfo(dtype).min above the diagonal
   // (made in float32, then cast, as transformers does), [B, 1, L, L].
@@ -223,16 +224,15 @@ ClipTextOutput ClipTextModel::forward_with_pooling(const at::Tensor& input_ids) 
     const int64_t* row = p + b * len;
     int64_t best = 0;
     for (int64_t i = 1; i < len; ++i) {
-      if (config_.eos_token_id == 2 ? row[i] > row[best]
-                                    : (row[best] != config_.eos_token_id &&
-                                       row[i] == config_.eos_token_id))
+      if (config_.eos_token_id == 2
+              ? row[i] > row[best]
+              : (row[best] != config_.eos_token_id && row[i] == config_.eos_token_id))
         best = i;
     }
     positions[static_cast<size_t>(b)] = best;
   }
   const at::Tensor index = at::tensor(positions, at::kLong).to(device_);
-  out.pooler_output =
-      out.last_hidden_state.index({at::arange(bsz, index.options()), index});
+  out.pooler_output = out.last_hidden_state.index({at::arange(bsz, index.options()), index});
   return out;
 }
 

@@ -77,8 +77,8 @@ class ClipTextModel {
     Linear q_proj, k_proj, v_proj, out_proj, fc1, fc2;
   };
 
-  at::Tensor attention(const Layer& layer, const at::Tensor& hidden,
-      const at::Tensor& causal_mask) const;
+  at::Tensor attention(
+      const Layer& layer, const at::Tensor& hidden, const at::Tensor& causal_mask) const;
   at::Tensor mlp(const Layer& layer, const at::Tensor& hidden) const;
   at::Tensor layer_norm(const LayerNorm& norm, const at::Tensor& x) const;
 

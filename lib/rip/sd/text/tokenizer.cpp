@@ -30,15 +30,41 @@ namespace {
 // reference's) but assigned in Unicode 15.0/15.1 (GLib's): Python reports
 // them as "Cn", which BasicTokenizer drops as control characters.
 constexpr std::array<std::pair<char32_t, char32_t>, 35> kNewSinceUnicode14 = {{
-    {0xCF3, 0xCF3}, {0xECE, 0xECE}, {0x2FFC, 0x2FFF}, {0x31EF, 0x31EF},
-    {0x10EFD, 0x10EFF}, {0x1123F, 0x11241}, {0x11B00, 0x11B09}, {0x11F00, 0x11F10},
-    {0x11F12, 0x11F3A}, {0x11F3E, 0x11F59}, {0x1342F, 0x1342F}, {0x13439, 0x13455},
-    {0x1B132, 0x1B132}, {0x1B155, 0x1B155}, {0x1D2C0, 0x1D2D3}, {0x1DF25, 0x1DF2A},
-    {0x1E030, 0x1E06D}, {0x1E08F, 0x1E08F}, {0x1E4D0, 0x1E4F9}, {0x1F6DC, 0x1F6DC},
-    {0x1F774, 0x1F776}, {0x1F77B, 0x1F77F}, {0x1F7D9, 0x1F7D9}, {0x1FA75, 0x1FA77},
-    {0x1FA87, 0x1FA88}, {0x1FAAD, 0x1FAAF}, {0x1FABB, 0x1FABD}, {0x1FABF, 0x1FABF},
-    {0x1FACE, 0x1FACF}, {0x1FADA, 0x1FADB}, {0x1FAE8, 0x1FAE8}, {0x1FAF7, 0x1FAF8},
-    {0x2B739, 0x2B739}, {0x2EBF0, 0x2EE5D}, {0x31350, 0x323AF},
+    {0xCF3, 0xCF3},
+    {0xECE, 0xECE},
+    {0x2FFC, 0x2FFF},
+    {0x31EF, 0x31EF},
+    {0x10EFD, 0x10EFF},
+    {0x1123F, 0x11241},
+    {0x11B00, 0x11B09},
+    {0x11F00, 0x11F10},
+    {0x11F12, 0x11F3A},
+    {0x11F3E, 0x11F59},
+    {0x1342F, 0x1342F},
+    {0x13439, 0x13455},
+    {0x1B132, 0x1B132},
+    {0x1B155, 0x1B155},
+    {0x1D2C0, 0x1D2D3},
+    {0x1DF25, 0x1DF2A},
+    {0x1E030, 0x1E06D},
+    {0x1E08F, 0x1E08F},
+    {0x1E4D0, 0x1E4F9},
+    {0x1F6DC, 0x1F6DC},
+    {0x1F774, 0x1F776},
+    {0x1F77B, 0x1F77F},
+    {0x1F7D9, 0x1F7D9},
+    {0x1FA75, 0x1FA77},
+    {0x1FA87, 0x1FA88},
+    {0x1FAAD, 0x1FAAF},
+    {0x1FABB, 0x1FABD},
+    {0x1FABF, 0x1FABF},
+    {0x1FACE, 0x1FACF},
+    {0x1FADA, 0x1FADB},
+    {0x1FAE8, 0x1FAE8},
+    {0x1FAF7, 0x1FAF8},
+    {0x2B739, 0x2B739},
+    {0x2EBF0, 0x2EE5D},
+    {0x31350, 0x323AF},
 }};
 
 bool in_ranges(char32_t c, const std::pair<char32_t, char32_t>* begin,
@@ -49,82 +75,104 @@ bool in_ranges(char32_t c, const std::pair<char32_t, char32_t>* begin,
 }
 
 GUnicodeType category(char32_t c) {
-  if (in_ranges(c, kNewSinceUnicode14.data(), kNewSinceUnicode14.data() + kNewSinceUnicode14.size()))
+  if (in_ranges(
+          c, kNewSinceUnicode14.data(), kNewSinceUnicode14.data() + kNewSinceUnicode14.size()))
     return G_UNICODE_UNASSIGNED;
   return g_unichar_type(c);
 }
 
 bool is_letter(GUnicodeType t) {
   return t == G_UNICODE_LOWERCASE_LETTER || t == G_UNICODE_MODIFIER_LETTER ||
-         t == G_UNICODE_OTHER_LETTER || t == G_UNICODE_TITLECASE_LETTER ||
-         t == G_UNICODE_UPPERCASE_LETTER;
+      t == G_UNICODE_OTHER_LETTER || t == G_UNICODE_TITLECASE_LETTER ||
+      t == G_UNICODE_UPPERCASE_LETTER;
 }
 
 bool is_number(GUnicodeType t) {
   return t == G_UNICODE_DECIMAL_NUMBER || t == G_UNICODE_LETTER_NUMBER ||
-         t == G_UNICODE_OTHER_NUMBER;
+      t == G_UNICODE_OTHER_NUMBER;
 }
 
 // Python's str.isspace() (used by str.split/strip): bidi class WS/B/S or Zs.
 bool py_isspace(char32_t c) {
   return (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20) || c == 0x85 || c == 0xA0 ||
-         c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 ||
-         c == 0x202F || c == 0x205F || c == 0x3000;
+      c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F ||
+      c == 0x205F || c == 0x3000;
 }
 
 // transformers' _is_control / _is_whitespace (tokenization_utils.py).
 bool is_control(char32_t c) {
   if (c == '\t' || c == '\n' || c == '\r') return false;
   switch (category(c)) {
-    case G_UNICODE_CONTROL: case G_UNICODE_FORMAT: case G_UNICODE_UNASSIGNED:
-    case G_UNICODE_PRIVATE_USE: case G_UNICODE_SURROGATE:
-      return true;
-    default:
-      return false;
+    case G_UNICODE_CONTROL:
+    case G_UNICODE_FORMAT:
+    case G_UNICODE_UNASSIGNED:
+    case G_UNICODE_PRIVATE_USE:
+    case G_UNICODE_SURROGATE: return true;
+    default: return false;
   }
 }
 
 bool is_bert_whitespace(char32_t c) {
   return c == ' ' || c == '\t' || c == '\n' || c == '\r' ||
-         category(c) == G_UNICODE_SPACE_SEPARATOR;
+      category(c) == G_UNICODE_SPACE_SEPARATOR;
 }
 
 // BasicTokenizer._is_chinese_char: the CJK ideograph blocks.
 bool is_cjk(char32_t c) {
   return (c >= 0x4E00 && c <= 0x9FFF) || (c >= 0x3400 && c <= 0x4DBF) ||
-         (c >= 0x20000 && c <= 0x2A6DF) || (c >= 0x2A700 && c <= 0x2B73F) ||
-         (c >= 0x2B740 && c <= 0x2B81F) || (c >= 0x2B820 && c <= 0x2CEAF) ||
-         (c >= 0xF900 && c <= 0xFAFF) || (c >= 0x2F800 && c <= 0x2FA1F);
+      (c >= 0x20000 && c <= 0x2A6DF) || (c >= 0x2A700 && c <= 0x2B73F) ||
+      (c >= 0x2B740 && c <= 0x2B81F) || (c >= 0x2B820 && c <= 0x2CEAF) ||
+      (c >= 0xF900 && c <= 0xFAFF) || (c >= 0x2F800 && c <= 0x2FA1F);
 }
 
 // Unicode "Cased" = Lu/Ll/Lt + Other_Lowercase + Other_Uppercase.
 constexpr std::array<std::pair<char32_t, char32_t>, 24> kOtherCased = {{
-    {0xAA, 0xAA}, {0xBA, 0xBA}, {0x2B0, 0x2B8}, {0x2C0, 0x2C1}, {0x2E0, 0x2E4},
-    {0x345, 0x345}, {0x37A, 0x37A}, {0x10FC, 0x10FC}, {0x1D2C, 0x1D6A}, {0x1D78, 0x1D78},
-    {0x1D9B, 0x1DBF}, {0x2071, 0x2071}, {0x207F, 0x207F}, {0x2090, 0x209C}, {0x2160, 0x217F},
-    {0x24B6, 0x24E9}, {0x2C7C, 0x2C7D}, {0xA69C, 0xA69D}, {0xA770, 0xA770}, {0xA7F8, 0xA7F9},
-    {0xAB5C, 0xAB5F}, {0x1F130, 0x1F149}, {0x1F150, 0x1F169}, {0x1F170, 0x1F189},
+    {0xAA, 0xAA},
+    {0xBA, 0xBA},
+    {0x2B0, 0x2B8},
+    {0x2C0, 0x2C1},
+    {0x2E0, 0x2E4},
+    {0x345, 0x345},
+    {0x37A, 0x37A},
+    {0x10FC, 0x10FC},
+    {0x1D2C, 0x1D6A},
+    {0x1D78, 0x1D78},
+    {0x1D9B, 0x1DBF},
+    {0x2071, 0x2071},
+    {0x207F, 0x207F},
+    {0x2090, 0x209C},
+    {0x2160, 0x217F},
+    {0x24B6, 0x24E9},
+    {0x2C7C, 0x2C7D},
+    {0xA69C, 0xA69D},
+    {0xA770, 0xA770},
+    {0xA7F8, 0xA7F9},
+    {0xAB5C, 0xAB5F},
+    {0x1F130, 0x1F149},
+    {0x1F150, 0x1F169},
+    {0x1F170, 0x1F189},
 }};
 
 bool is_cased(char32_t c) {
   GUnicodeType t = category(c);
   return t == G_UNICODE_UPPERCASE_LETTER || t == G_UNICODE_LOWERCASE_LETTER ||
-         t == G_UNICODE_TITLECASE_LETTER ||
-         in_ranges(c, kOtherCased.data(), kOtherCased.data() + kOtherCased.size());
+      t == G_UNICODE_TITLECASE_LETTER ||
+      in_ranges(c, kOtherCased.data(), kOtherCased.data() + kOtherCased.size());
 }
 
 // Unicode "Case_Ignorable" = Mn, Me, Cf, Lm, Sk + Word_Break MidLetter,
 // MidNumLet and Single_Quote.
 bool is_case_ignorable(char32_t c) {
   switch (category(c)) {
-    case G_UNICODE_NON_SPACING_MARK: case G_UNICODE_ENCLOSING_MARK: case G_UNICODE_FORMAT:
-    case G_UNICODE_MODIFIER_LETTER: case G_UNICODE_MODIFIER_SYMBOL:
-      return true;
-    default:
-      break;
+    case G_UNICODE_NON_SPACING_MARK:
+    case G_UNICODE_ENCLOSING_MARK:
+    case G_UNICODE_FORMAT:
+    case G_UNICODE_MODIFIER_LETTER:
+    case G_UNICODE_MODIFIER_SYMBOL: return true;
+    default: break;
   }
-  static constexpr char32_t kMid[] = {0x27, 0x2E, 0x3A, 0xB7, 0x387, 0x55F, 0x5F4, 0x2018,
-      0x2019, 0x2024, 0x2027, 0xFE13, 0xFE52, 0xFE55, 0xFF07, 0xFF0E, 0xFF1A};
+  static constexpr char32_t kMid[] = {0x27, 0x2E, 0x3A, 0xB7, 0x387, 0x55F, 0x5F4, 0x2018, 0x2019,
+      0x2024, 0x2027, 0xFE13, 0xFE52, 0xFE55, 0xFF07, 0xFF0E, 0xFF1A};
   return std::find(std::begin(kMid), std::end(kMid), c) != std::end(kMid);
 }
 
@@ -187,7 +235,7 @@ std::u32string utf8_to_u32(const std::string& s, const char* what) {
     }
     if (!ok || c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
       throw rip::Error(std::string(what) + " is not valid UTF-8 (byte " + std::to_string(i) +
-                       "); pass the text as UTF-8");
+          "); pass the text as UTF-8");
     out.push_back(c);
     i += len;
   }
@@ -300,8 +348,8 @@ const std::array<std::string, 256>& byte_encoder() {
 // fold U+017F to 's' here, checked). The first alternative matching at a
 // position wins; the text has no whitespace but single spaces.
 std::vector<std::u32string> pre_tokenize(const std::u32string& text) {
-  static const std::u32string kLiterals[] = {U"<|startoftext|>", U"<|endoftext|>", U"'s",
-      U"'t", U"'re", U"'ve", U"'m", U"'ll", U"'d"};
+  static const std::u32string kLiterals[] = {
+      U"<|startoftext|>", U"<|endoftext|>", U"'s", U"'t", U"'re", U"'ve", U"'m", U"'ll", U"'d"};
   std::vector<std::u32string> out;
   size_t i = 0;
   const size_t n = text.size();
@@ -324,7 +372,7 @@ std::vector<std::u32string> pre_tokenize(const std::u32string& text) {
       ++i;
     } else if (!py_isspace(text[i])) {
       while (i < n && !py_isspace(text[i]) && !is_letter(category(text[i])) &&
-             !is_number(category(text[i])))
+          !is_number(category(text[i])))
         ++i;
     } else {
       ++i;
@@ -339,7 +387,7 @@ std::string read_file(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in)
     throw rip::Error("ClipTokenizer: cannot read " + path.string() +
-                     " (a diffusers tokenizer/ folder has vocab.json and merges.txt)");
+        " (a diffusers tokenizer/ folder has vocab.json and merges.txt)");
   std::ostringstream ss;
   ss << in.rdbuf();
   return ss.str();
@@ -399,7 +447,7 @@ TokenSpec token_spec(const json& value, const fs::path& file, const std::string&
     spec.single_word = flag("single_word");
   } else {
     throw rip::Error("ClipTokenizer: " + file.string() + ": \"" + key +
-                     "\" must be a string or an object with \"content\"");
+        "\" must be a string or an object with \"content\"");
   }
   return spec;
 }
@@ -428,7 +476,7 @@ ClipTokenizer ClipTokenizer::load(const fs::path& dir) {
   const fs::path added_path = dir / "added_tokens.json";
   if (!fs::is_directory(dir))
     throw rip::Error("ClipTokenizer: " + dir.string() +
-                     " is not a folder; point it at the model's tokenizer/ folder");
+        " is not a folder; point it at the model's tokenizer/ folder");
 
   // vocab.json: {token: id}.
   json vocab = io::read_json(vocab_path);
@@ -437,8 +485,8 @@ ClipTokenizer ClipTokenizer::load(const fs::path& dir) {
   tok.vocab_.reserve(vocab.size());
   for (auto it = vocab.begin(); it != vocab.end(); ++it) {
     if (!it.value().is_number_integer())
-      throw rip::Error("ClipTokenizer: " + vocab_path.string() + ": the id of token \"" +
-                       it.key() + "\" is not an integer");
+      throw rip::Error("ClipTokenizer: " + vocab_path.string() + ": the id of token \"" + it.key() +
+          "\" is not an integer");
     tok.vocab_[it.key()] = it.value().get<int64_t>();
   }
 
@@ -483,7 +531,7 @@ ClipTokenizer ClipTokenizer::load(const fs::path& dir) {
         id = std::stoll(it.key());
       } catch (const std::exception&) {
         throw rip::Error("ClipTokenizer: " + config_path.string() +
-                         ": added_tokens_decoder key \"" + it.key() + "\" is not an id");
+            ": added_tokens_decoder key \"" + it.key() + "\" is not an id");
       }
       by_id[id] = token_spec(it.value(), config_path, "added_tokens_decoder." + it.key());
     }
@@ -516,7 +564,7 @@ ClipTokenizer ClipTokenizer::load(const fs::path& dir) {
       for (auto it = extra.begin(); it != extra.end(); ++it) {
         if (!it.value().is_number_integer())
           throw rip::Error("ClipTokenizer: " + added_path.string() + ": id of \"" + it.key() +
-                           "\" is not an integer");
+              "\" is not an integer");
         TokenSpec spec;
         spec.content = it.key();
         add_token(spec, it.value().get<int64_t>());
@@ -530,7 +578,7 @@ ClipTokenizer ClipTokenizer::load(const fs::path& dir) {
         for (const auto& entry : fast["added_tokens"]) {
           if (!entry.is_object() || !entry.contains("id") || !entry["id"].is_number_integer())
             throw rip::Error("ClipTokenizer: " + fast_path.string() +
-                             ": an added_tokens entry has no integer \"id\"");
+                ": an added_tokens entry has no integer \"id\"");
           add_token(token_spec(entry, fast_path, "added_tokens"), entry["id"].get<int64_t>());
         }
       }
@@ -566,7 +614,8 @@ ClipTokenizer ClipTokenizer::load(const fs::path& dir) {
   const TokenSpec unk = spec_of("unk_token", "<|endoftext|>").at(0);
   const TokenSpec pad = spec_of("pad_token", "<|endoftext|>").at(0);
   std::vector<TokenSpec> all_special = {bos, eos, unk};
-  for (const char* key : {"sep_token"}) for (auto& s : spec_of(key, nullptr)) all_special.push_back(s);
+  for (const char* key : {"sep_token"})
+    for (auto& s : spec_of(key, nullptr)) all_special.push_back(s);
   all_special.push_back(pad);
   for (const char* key : {"cls_token", "mask_token", "additional_special_tokens"})
     for (auto& s : spec_of(key, nullptr)) all_special.push_back(s);
@@ -592,7 +641,8 @@ ClipTokenizer ClipTokenizer::load(const fs::path& dir) {
     }
   }
   tok.added_ = added;
-  for (const auto& t : added) tok.max_added_length_ = std::max(tok.max_added_length_, t.content.size());
+  for (const auto& t : added)
+    tok.max_added_length_ = std::max(tok.max_added_length_, t.content.size());
   // The trie matches longest first regardless of order; keep ids sorted like
   // transformers' added_tokens_decoder for predictable messages.
   std::sort(tok.added_.begin(), tok.added_.end(),
@@ -606,28 +656,29 @@ ClipTokenizer ClipTokenizer::load(const fs::path& dir) {
     auto u = tok.vocab_.find(unk.content);
     if (u == tok.vocab_.end())
       throw rip::Error("ClipTokenizer: the unknown token \"" + unk.content + "\" is not in " +
-                       vocab_path.string() + "; the vocabulary does not match the tokenizer files");
+          vocab_path.string() + "; the vocabulary does not match the tokenizer files");
     tok.unk_id_ = u->second;
   }
 
   if (config.contains("model_max_length") && !config["model_max_length"].is_null()) {
     if (!config["model_max_length"].is_number())
-      throw rip::Error("ClipTokenizer: " + config_path.string() +
-                       ": model_max_length is not a number");
+      throw rip::Error(
+          "ClipTokenizer: " + config_path.string() + ": model_max_length is not a number");
     double m = config["model_max_length"].get<double>();
     // transformers stores "no limit" as 1e30; the text encoder has 77 positions.
     tok.max_length_ = m > 1e6 ? 77 : static_cast<int>(m);
   }
   if (tok.max_length_ < 2)
     throw rip::Error("ClipTokenizer: " + config_path.string() + ": model_max_length " +
-                     std::to_string(tok.max_length_) + " leaves no room for bos and eos");
+        std::to_string(tok.max_length_) + " leaves no room for bos and eos");
   if (config.contains("split_special_tokens") && config["split_special_tokens"].is_boolean())
     tok.split_special_tokens_ = config["split_special_tokens"].get<bool>();
   for (const char* key : {"padding_side", "truncation_side"}) {
-    if (config.contains(key) && config[key].is_string() && config[key].get<std::string>() != "right")
+    if (config.contains(key) && config[key].is_string() &&
+        config[key].get<std::string>() != "right")
       throw rip::Error("ClipTokenizer: " + config_path.string() + ": " + key + " \"" +
-                       config[key].get<std::string>() +
-                       "\" is not supported (Stable Diffusion tokenizers use \"right\")");
+          config[key].get<std::string>() +
+          "\" is not supported (Stable Diffusion tokenizers use \"right\")");
   }
   return tok;
 }
@@ -811,8 +862,8 @@ std::vector<std::string> ClipTokenizer::bpe(const std::string& word) const {
   return symbols;
 }
 
-void ClipTokenizer::tokenize_plain(const std::u32string& text,
-    std::vector<std::string>& out) const {
+void ClipTokenizer::tokenize_plain(
+    const std::u32string& text, std::vector<std::string>& out) const {
   const auto& bytes = byte_encoder();
   for (const auto& piece : pre_tokenize(basic_clean(text))) {
     std::string utf8 = u32_to_utf8(piece), word;
