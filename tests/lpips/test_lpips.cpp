@@ -26,6 +26,7 @@
 using namespace rip::lpips;
 using lpipstest::contains_all;
 using lpipstest::error_of;
+using rip::io::TensorEntry;
 
 namespace {
 

@@ -8,6 +8,7 @@
 #include <ATen/ATen.h>
 
 #include "rip/io/json_file.h"
+#include "rip/io/model_folder.h"
 #include "rip/sd/weights.h"
 #include "testutil.h"
 
@@ -16,6 +17,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using io::DType;
+using io::find_weight_files;
 using io::TensorData;
 
 bool contains(const std::string& text, const std::string& part) {
@@ -229,7 +231,7 @@ void put(const fs::path& dir, const std::string& name, float value = 1) {
 
 std::vector<std::string> found(const fs::path& dir, const std::string& variant) {
   std::vector<std::string> names;
-  for (const auto& p : find_weight_files(dir, kBase, variant))
+  for (const auto& p : find_weight_files(dir, kBase, variant).files)
     names.push_back(p.filename().string());
   return names;
 }
@@ -319,7 +321,7 @@ TEST(WeightFiles, ShardedCheckpoints) {
   write_sharded(src, legacy.path(), "model.fp16", "model.safetensors.fp16.index.json");
 
   const Weights w = Weights::open(plain.path(), "model");
-  EXPECT_EQ(find_weight_files(plain.path(), "model", "").size(), 2u);
+  EXPECT_EQ(find_weight_files(plain.path(), "model", "").files.size(), 2u);
   expect_same_tensors(w, whole);
   EXPECT_TRUE(w.unused().empty());
   EXPECT_TRUE(contains(w.describe(), "model-00002-of-00002.safetensors"));

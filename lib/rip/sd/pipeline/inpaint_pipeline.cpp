@@ -2,7 +2,7 @@
 //
 // The data flow follows diffusers v0.31.0
 // src/diffusers/pipelines/stable_diffusion/pipeline_stable_diffusion_inpaint.py
-// step by step (see /work/shared/reference/sd2-inpaint-spec.md §2.2 for the
+// step by step (see shared/reference/sd2-inpaint-spec.md §2.2 for the
 // commented walk-through). Comments "diffusers:" quote what each line mirrors.
 #include "rip/sd/pipeline/inpaint_pipeline.h"
 
