@@ -37,15 +37,15 @@
 
 #include <string>
 
-#include "framemat.h"
-#include "rip/error.h"
+#include "common/enums.h"
+#include "common/framemat.h"
 #include "rip/core/inpaint_cv.h"
-#include "ripmask.h"
+#include "common/ripmask.h"
 
 GST_DEBUG_CATEGORY_STATIC(cvinpaint_debug);
 #define GST_CAT_DEFAULT cvinpaint_debug
 
-#define DEFAULT_METHOD "telea"
+#define DEFAULT_METHOD rip::CvInpaintMethod::Telea
 #define DEFAULT_RADIUS 3.0
 
 enum {
@@ -56,7 +56,7 @@ enum {
 
 namespace {
 struct Settings {
-  std::string method = DEFAULT_METHOD;
+  rip::CvInpaintMethod method = DEFAULT_METHOD;
   double radius = DEFAULT_RADIUS;
 };
 }  // namespace
@@ -66,7 +66,7 @@ struct _GstCvInpaint {
 
   /* < private > */
   Settings* settings;           // guarded by the object lock
-  rip::CvInpaintMethod method;  // parsed in start
+  rip::CvInpaintMethod method;  // from the settings in start
   double radius;
 };
 
@@ -85,11 +85,9 @@ static void gst_cv_inpaint_set_property(
   GstCvInpaint* self = GST_CV_INPAINT(object);
   GST_OBJECT_LOCK(self);
   switch (prop_id) {
-    case PROP_METHOD: {
-      const gchar* v = g_value_get_string(value);
-      self->settings->method = v ? v : "";
+    case PROP_METHOD:
+      self->settings->method = static_cast<rip::CvInpaintMethod>(g_value_get_enum(value));
       break;
-    }
     case PROP_RADIUS: self->settings->radius = g_value_get_double(value); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
   }
@@ -101,7 +99,7 @@ static void gst_cv_inpaint_get_property(
   GstCvInpaint* self = GST_CV_INPAINT(object);
   GST_OBJECT_LOCK(self);
   switch (prop_id) {
-    case PROP_METHOD: g_value_set_string(value, self->settings->method.c_str()); break;
+    case PROP_METHOD: g_value_set_enum(value, static_cast<gint>(self->settings->method)); break;
     case PROP_RADIUS: g_value_set_double(value, self->settings->radius); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
   }
@@ -113,12 +111,7 @@ static gboolean gst_cv_inpaint_start(GstBaseTransform* trans) {
   GST_OBJECT_LOCK(self);
   Settings s = *self->settings;
   GST_OBJECT_UNLOCK(self);
-  try {
-    self->method = rip::parse_cv_inpaint_method(s.method);
-  } catch (const rip::Error& e) {
-    GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS, ("%s", e.what()), (NULL));
-    return FALSE;
-  }
+  self->method = s.method;
   self->radius = s.radius;
   return TRUE;
 }
@@ -176,10 +169,11 @@ static void gst_cv_inpaint_class_init(GstCvInpaintClass* klass) {
   const GParamFlags rw =
       (GParamFlags) (G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY);
   g_object_class_install_property(gobject_class, PROP_METHOD,
-      g_param_spec_string("method", "Method",
+      g_param_spec_enum("method", "Method",
           "Inpainting algorithm: telea, ns (Navier-Stokes), fsr-fast, "
           "fsr-best (xphoto, slow), shiftmap (xphoto, colour only)",
-          DEFAULT_METHOD, rw));
+          GST_TYPE_RIP_CV_INPAINT_METHOD, static_cast<gint>(DEFAULT_METHOD), rw));
+  gst_type_mark_as_plugin_api(GST_TYPE_RIP_CV_INPAINT_METHOD, (GstPluginAPIFlags) 0);
   g_object_class_install_property(gobject_class, PROP_RADIUS,
       g_param_spec_double("radius", "Radius", "Neighbourhood radius in pixels used by telea and ns",
           0.0, 1000.0, DEFAULT_RADIUS, rw));

@@ -48,6 +48,7 @@
 #include <optional>
 #include <string>
 
+#include "common/enums.h"
 #include "rip/core/feedback_channel.h"
 #include "rip/core/image_fit.h"
 #include "rip/error.h"
@@ -60,7 +61,7 @@ GST_DEBUG_CATEGORY_STATIC(feedbacksrc_debug);
 #define DEFAULT_LOCATION NULL
 #define DEFAULT_WIDTH 512
 #define DEFAULT_HEIGHT 512
-#define DEFAULT_FIT "pad"
+#define DEFAULT_FIT rip::FitMode::Pad
 #define DEFAULT_ITERATIONS 64
 #define DEFAULT_FPS_N 4
 #define DEFAULT_FPS_D 1
@@ -85,7 +86,7 @@ struct Settings {
   std::string location;
   int width = DEFAULT_WIDTH;
   int height = DEFAULT_HEIGHT;
-  std::string fit = DEFAULT_FIT;
+  rip::FitMode fit = DEFAULT_FIT;
   guint iterations = DEFAULT_ITERATIONS;
   gint fps_n = DEFAULT_FPS_N;
   gint fps_d = DEFAULT_FPS_D;
@@ -142,11 +143,7 @@ static void gst_feedback_src_set_property(
     }
     case PROP_WIDTH: s.width = g_value_get_int(value); break;
     case PROP_HEIGHT: s.height = g_value_get_int(value); break;
-    case PROP_FIT: {
-      const gchar* v = g_value_get_string(value);
-      s.fit = v ? v : "";
-      break;
-    }
+    case PROP_FIT: s.fit = static_cast<rip::FitMode>(g_value_get_enum(value)); break;
     case PROP_ITERATIONS: s.iterations = g_value_get_uint(value); break;
     case PROP_FRAMERATE:
       s.fps_n = gst_value_get_fraction_numerator(value);
@@ -170,7 +167,7 @@ static void gst_feedback_src_get_property(
       break;
     case PROP_WIDTH: g_value_set_int(value, s.width); break;
     case PROP_HEIGHT: g_value_set_int(value, s.height); break;
-    case PROP_FIT: g_value_set_string(value, s.fit.c_str()); break;
+    case PROP_FIT: g_value_set_enum(value, static_cast<gint>(s.fit)); break;
     case PROP_ITERATIONS: g_value_set_uint(value, s.iterations); break;
     case PROP_FRAMERATE: gst_value_set_fraction(value, s.fps_n, s.fps_d); break;
     case PROP_TIMEOUT: g_value_set_uint(value, s.timeout_ms); break;
@@ -201,8 +198,7 @@ static gboolean gst_feedback_src_start(GstBaseSrc* base) {
 
   cv::Mat rgb;
   try {
-    rgb = rip::fit_image(
-        rip::io::load_rgb_image(s.location), s.width, s.height, rip::parse_fit_mode(s.fit));
+    rgb = rip::fit_image(rip::io::load_rgb_image(s.location), s.width, s.height, s.fit);
   } catch (const rip::Error& e) {
     GST_ELEMENT_ERROR(self, RESOURCE, OPEN_READ,
         ("feedbacksrc cannot use its seed image: %s", e.what()),
@@ -398,11 +394,12 @@ static void gst_feedback_src_class_init(GstFeedbackSrcClass* klass) {
           "Height of the frames in pixels (0 = the seed's own height)", 0, 32768, DEFAULT_HEIGHT,
           rw));
   g_object_class_install_property(gobject_class, PROP_FIT,
-      g_param_spec_string("fit", "Fit",
+      g_param_spec_enum("fit", "Fit",
           "How the seed is brought to width x height: pad (keep the aspect, "
           "black bands; the reference study), crop (keep the aspect, centre "
           "crop), stretch, or none (the seed must already have that size)",
-          DEFAULT_FIT, rw));
+          GST_TYPE_RIP_FIT_MODE, static_cast<gint>(DEFAULT_FIT), rw));
+  gst_type_mark_as_plugin_api(GST_TYPE_RIP_FIT_MODE, (GstPluginAPIFlags) 0);
   g_object_class_install_property(gobject_class, PROP_ITERATIONS,
       g_param_spec_uint("iterations", "Iterations",
           "Returned frames to emit after the seed before EOS (the output is "

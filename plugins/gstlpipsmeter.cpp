@@ -71,7 +71,8 @@
 
 #include <opencv2/imgproc.hpp>
 
-#include "framemat.h"
+#include "common/enums.h"
+#include "common/framemat.h"
 #include "rip/core/caption.h"
 #include "rip/core/csv_log.h"
 #include "rip/error.h"
@@ -80,13 +81,13 @@
 #include "rip/core/lpips_backend.h"
 #include "rip/core/memory.h"
 #include "rip/core/metrics.h"
-#include "ripmask.h"
+#include "common/ripmask.h"
 
 GST_DEBUG_CATEGORY_STATIC(lpipsmeter_debug);
 #define GST_CAT_DEFAULT lpipsmeter_debug
 
 #define DEFAULT_METRICS "ssim,ms-ssim,psnr"
-#define DEFAULT_FIT "pad"
+#define DEFAULT_FIT rip::FitMode::Pad
 #define DEFAULT_MESSAGE TRUE
 #define DEFAULT_OVERLAY FALSE
 #define DEFAULT_MAP_MAX 1.0
@@ -109,7 +110,7 @@ namespace {
 struct Settings {
   std::string metrics = DEFAULT_METRICS;
   std::string reference;
-  std::string fit = DEFAULT_FIT;
+  rip::FitMode fit = DEFAULT_FIT;
   std::string location;
   bool message = DEFAULT_MESSAGE;
   bool overlay = DEFAULT_OVERLAY;
@@ -166,7 +167,7 @@ static void gst_lpips_meter_set_property(
   switch (prop_id) {
     case PROP_METRICS: set_string(s.metrics, value); break;
     case PROP_REFERENCE: set_string(s.reference, value); break;
-    case PROP_FIT: set_string(s.fit, value); break;
+    case PROP_FIT: s.fit = static_cast<rip::FitMode>(g_value_get_enum(value)); break;
     case PROP_LOCATION: set_string(s.location, value); break;
     case PROP_MESSAGE: s.message = g_value_get_boolean(value); break;
     case PROP_OVERLAY: s.overlay = g_value_get_boolean(value); break;
@@ -187,7 +188,7 @@ static void gst_lpips_meter_get_property(
   switch (prop_id) {
     case PROP_METRICS: g_value_set_string(value, s.metrics.c_str()); break;
     case PROP_REFERENCE: g_value_set_string(value, str(s.reference)); break;
-    case PROP_FIT: g_value_set_string(value, s.fit.c_str()); break;
+    case PROP_FIT: g_value_set_enum(value, static_cast<gint>(s.fit)); break;
     case PROP_LOCATION: g_value_set_string(value, str(s.location)); break;
     case PROP_MESSAGE: g_value_set_boolean(value, s.message); break;
     case PROP_OVERLAY: g_value_set_boolean(value, s.overlay); break;
@@ -213,7 +214,6 @@ static gboolean gst_lpips_meter_start(GstBaseTransform* trans) {
   rip::keep_freed_memory();
   try {
     state->metrics = rip::parse_metric_list(s.metrics);
-    rip::parse_fit_mode(s.fit);
     if (!s.map_location.empty()) rip::format_frame_path(s.map_location, 0);
   } catch (const rip::Error& e) {
     GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS, ("%s", e.what()), (NULL));
@@ -329,8 +329,8 @@ static gboolean gst_lpips_meter_set_info(
   }
   if (!st.reference_rgb.empty()) {
     try {
-      st.reference = to_frame_format(
-          rip::fit_image(st.reference_rgb, w, h, rip::parse_fit_mode(st.settings.fit)), format);
+      st.reference =
+          to_frame_format(rip::fit_image(st.reference_rgb, w, h, st.settings.fit), format);
     } catch (const rip::Error& e) {
       GST_ELEMENT_ERROR(self, STREAM, FORMAT,
           ("the reference image does not fit the %dx%d frames: %s", w, h, e.what()), (NULL));
@@ -469,10 +469,11 @@ static void gst_lpips_meter_class_init(GstLpipsMeterClass* klass) {
           "with fit); unset = the first frame of the stream",
           NULL, rw));
   g_object_class_install_property(gobject_class, PROP_FIT,
-      g_param_spec_string("fit", "Fit",
+      g_param_spec_enum("fit", "Fit",
           "How the reference file is brought to the frame size: pad, crop, "
           "stretch or none (as feedbacksrc's fit)",
-          DEFAULT_FIT, rw));
+          GST_TYPE_RIP_FIT_MODE, static_cast<gint>(DEFAULT_FIT), rw));
+  gst_type_mark_as_plugin_api(GST_TYPE_RIP_FIT_MODE, (GstPluginAPIFlags) 0);
   g_object_class_install_property(gobject_class, PROP_LOCATION,
       g_param_spec_string("location", "CSV file",
           "CSV file to write one row per frame to (truncated at start); "

@@ -50,12 +50,13 @@
 
 #include "rip/error.h"
 #include "rip/core/mask.h"
-#include "ripmask.h"
+#include "common/enums.h"
+#include "common/ripmask.h"
 
 GST_DEBUG_CATEGORY_STATIC(masksampler_debug);
 #define GST_CAT_DEFAULT masksampler_debug
 
-#define DEFAULT_MODE "random"
+#define DEFAULT_MODE rip::MaskMode::Random
 #define DEFAULT_SIZE 128
 #define DEFAULT_SEED 0
 #define DEFAULT_SKIP_FIRST TRUE
@@ -72,7 +73,7 @@ enum {
 namespace {
 
 struct Settings {
-  std::string mode = DEFAULT_MODE;
+  rip::MaskMode mode = DEFAULT_MODE;
   int size = DEFAULT_SIZE;
   guint64 seed = DEFAULT_SEED;
   bool skip_first = DEFAULT_SKIP_FIRST;
@@ -81,7 +82,6 @@ struct Settings {
 
 struct State {
   Settings settings;
-  rip::MaskMode mode = rip::MaskMode::Random;
   std::unique_ptr<rip::MaskSampler> sampler;
   int width = 0, height = 0;
   guint64 frames = 0;
@@ -113,11 +113,7 @@ static void gst_mask_sampler_set_property(
   GST_OBJECT_LOCK(self);
   Settings& s = *self->settings;
   switch (prop_id) {
-    case PROP_MODE: {
-      const gchar* v = g_value_get_string(value);
-      s.mode = v ? v : "";
-      break;
-    }
+    case PROP_MODE: s.mode = static_cast<rip::MaskMode>(g_value_get_enum(value)); break;
     case PROP_SIZE: s.size = g_value_get_int(value); break;
     case PROP_SEED: s.seed = g_value_get_uint64(value); break;
     case PROP_SKIP_FIRST: s.skip_first = g_value_get_boolean(value); break;
@@ -137,7 +133,7 @@ static void gst_mask_sampler_get_property(
   GST_OBJECT_LOCK(self);
   const Settings& s = *self->settings;
   switch (prop_id) {
-    case PROP_MODE: g_value_set_string(value, s.mode.c_str()); break;
+    case PROP_MODE: g_value_set_enum(value, static_cast<gint>(s.mode)); break;
     case PROP_SIZE: g_value_set_int(value, s.size); break;
     case PROP_SEED: g_value_set_uint64(value, s.seed); break;
     case PROP_SKIP_FIRST: g_value_set_boolean(value, s.skip_first); break;
@@ -155,12 +151,6 @@ static gboolean gst_mask_sampler_start(GstBaseTransform* trans) {
   GST_OBJECT_LOCK(self);
   state->settings = *self->settings;
   GST_OBJECT_UNLOCK(self);
-  try {
-    state->mode = rip::parse_mask_mode(state->settings.mode);
-  } catch (const rip::Error& e) {
-    GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS, ("%s", e.what()), (NULL));
-    return FALSE;
-  }
   delete self->state;
   self->state = state.release();
   return TRUE;
@@ -183,22 +173,22 @@ static gboolean gst_mask_sampler_set_info(
     return TRUE;  // same geometry: keep the sequence going
   try {
     rip::MaskSamplerConfig config;
-    config.mode = st.mode;
+    config.mode = st.settings.mode;
     config.cell_size = st.settings.size;
     config.seed = st.settings.seed;
-    if (st.mode == rip::MaskMode::File)
+    if (st.settings.mode == rip::MaskMode::File)
       config.file_mask = rip::load_mask_file(st.settings.mask_location, w, h);
     st.sampler = std::make_unique<rip::MaskSampler>(config, w, h);
   } catch (const rip::Error& e) {
     GST_ELEMENT_ERROR(self, STREAM, FORMAT,
         ("masksampler cannot mask %dx%d frames: %s", w, h, e.what()),
-        ("mode=%s size=%d", st.settings.mode.c_str(), st.settings.size));
+        ("mode=%s size=%d", rip::mask_mode_name(st.settings.mode), st.settings.size));
     return FALSE;
   }
   st.width = w;
   st.height = h;
-  GST_INFO_OBJECT(self, "%dx%d frames, mode %s, %d px, %d cells", w, h, st.settings.mode.c_str(),
-      st.settings.size, st.sampler->cell_count());
+  GST_INFO_OBJECT(self, "%dx%d frames, mode %s, %d px, %d cells", w, h,
+      rip::mask_mode_name(st.settings.mode), st.settings.size, st.sampler->cell_count());
   return TRUE;
 }
 
@@ -244,12 +234,13 @@ static void gst_mask_sampler_class_init(GstMaskSamplerClass* klass) {
   const GParamFlags rw =
       (GParamFlags) (G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY);
   g_object_class_install_property(gobject_class, PROP_MODE,
-      g_param_spec_string("mode", "Mode",
+      g_param_spec_enum("mode", "Mode",
           "How masks are chosen: random (one grid cell, uniform, with "
           "replacement; the reference study), sweep (every cell once per "
           "pass, random order), free (a size x size square anywhere), file "
           "(the mask in mask-location on every frame)",
-          DEFAULT_MODE, rw));
+          GST_TYPE_RIP_MASK_MODE, static_cast<gint>(DEFAULT_MODE), rw));
+  gst_type_mark_as_plugin_api(GST_TYPE_RIP_MASK_MODE, (GstPluginAPIFlags) 0);
   g_object_class_install_property(gobject_class, PROP_SIZE,
       g_param_spec_int("size", "Size",
           "Side of the square mask and of the grid cells in pixels (the "

@@ -55,12 +55,13 @@
 #include <memory>
 #include <string>
 
-#include "framemat.h"
+#include "common/enums.h"
+#include "common/framemat.h"
 #include "rip/error.h"
 #include "rip/core/blas_threading.h"
 #include "rip/core/memory.h"
 #include "rip/sd/pipeline/inpaint_pipeline.h"
-#include "ripmask.h"
+#include "common/ripmask.h"
 
 GST_DEBUG_CATEGORY_STATIC(sdinpaint_debug);
 #define GST_CAT_DEFAULT sdinpaint_debug
@@ -70,7 +71,8 @@ GST_DEBUG_CATEGORY_STATIC(sdinpaint_debug);
 #define DEFAULT_STRENGTH 1.0
 #define DEFAULT_SEED 0
 #define DEFAULT_DEVICE "cpu"
-#define DEFAULT_DTYPE "fp32"
+#define DEFAULT_SCHEDULER GST_RIP_SD_SCHEDULER_MODEL
+#define DEFAULT_DTYPE GST_RIP_SD_DTYPE_FP32
 #define DEFAULT_PASTE_BACK TRUE
 #define DEFAULT_THREADS 0
 
@@ -94,9 +96,10 @@ namespace {
 
 struct Settings {
   std::string model;
-  rip::sd::InpaintSettings inpaint;
+  rip::sd::InpaintSettings inpaint;  // inpaint.scheduler follows scheduler
+  GstRipSdScheduler scheduler = DEFAULT_SCHEDULER;
   std::string device = DEFAULT_DEVICE;
-  std::string dtype = DEFAULT_DTYPE;
+  GstRipSdDtype dtype = DEFAULT_DTYPE;
   guint threads = DEFAULT_THREADS;
 };
 
@@ -143,10 +146,13 @@ static void gst_sd_inpaint_set_property(
     case PROP_STEPS: s.inpaint.steps = (int) g_value_get_uint(value); break;
     case PROP_GUIDANCE_SCALE: s.inpaint.guidance_scale = g_value_get_double(value); break;
     case PROP_STRENGTH: s.inpaint.strength = g_value_get_double(value); break;
-    case PROP_SCHEDULER: set_string(s.inpaint.scheduler, value); break;
+    case PROP_SCHEDULER:
+      s.scheduler = static_cast<GstRipSdScheduler>(g_value_get_enum(value));
+      s.inpaint.scheduler = rip_sd_scheduler_name(s.scheduler);
+      break;
     case PROP_SEED: s.inpaint.seed = g_value_get_uint64(value); break;
     case PROP_DEVICE: set_string(s.device, value); break;
-    case PROP_DTYPE: set_string(s.dtype, value); break;
+    case PROP_DTYPE: s.dtype = static_cast<GstRipSdDtype>(g_value_get_enum(value)); break;
     case PROP_PASTE_BACK: s.inpaint.paste_back = g_value_get_boolean(value); break;
     case PROP_THREADS: s.threads = g_value_get_uint(value); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
@@ -167,10 +173,10 @@ static void gst_sd_inpaint_get_property(
     case PROP_STEPS: g_value_set_uint(value, (guint) s.inpaint.steps); break;
     case PROP_GUIDANCE_SCALE: g_value_set_double(value, s.inpaint.guidance_scale); break;
     case PROP_STRENGTH: g_value_set_double(value, s.inpaint.strength); break;
-    case PROP_SCHEDULER: g_value_set_string(value, s.inpaint.scheduler.c_str()); break;
+    case PROP_SCHEDULER: g_value_set_enum(value, s.scheduler); break;
     case PROP_SEED: g_value_set_uint64(value, s.inpaint.seed); break;
     case PROP_DEVICE: g_value_set_string(value, s.device.c_str()); break;
-    case PROP_DTYPE: g_value_set_string(value, s.dtype.c_str()); break;
+    case PROP_DTYPE: g_value_set_enum(value, s.dtype); break;
     case PROP_PASTE_BACK: g_value_set_boolean(value, s.inpaint.paste_back); break;
     case PROP_THREADS: g_value_set_uint(value, s.threads); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
@@ -189,18 +195,18 @@ static gboolean gst_sd_inpaint_start(GstBaseTransform* trans) {
   rip::sd::PipelineOptions options;
   options.model_dir = s.model;
   options.device = s.device;
-  options.dtype = s.dtype;
+  options.dtype = gst_rip_enum_nick(GST_TYPE_RIP_SD_DTYPE, s.dtype);
   // A UNet step frees and reallocates hundreds of MB: keep them in the
   // process instead of faulting them in again every step (rip/memory.h).
   rip::keep_freed_memory();
   const int threads = rip::sd::set_compute_threads(static_cast<int>(s.threads));
   try {
     GST_INFO_OBJECT(
-        self, "loading %s (%s, %s)", s.model.c_str(), s.device.c_str(), s.dtype.c_str());
+        self, "loading %s (%s, %s)", s.model.c_str(), s.device.c_str(), options.dtype.c_str());
     state->pipeline = rip::sd::InpaintPipeline::load(options);
   } catch (const std::exception& e) {
     GST_ELEMENT_ERROR(self, RESOURCE, OPEN_READ, ("sdinpaint cannot load its model: %s", e.what()),
-        ("model=%s device=%s dtype=%s", s.model.c_str(), s.device.c_str(), s.dtype.c_str()));
+        ("model=%s device=%s dtype=%s", s.model.c_str(), s.device.c_str(), options.dtype.c_str()));
     return FALSE;
   }
   const char* blas = rip::blas_name(rip::loaded_blas());
@@ -322,10 +328,11 @@ static void gst_sd_inpaint_class_init(GstSdInpaintClass* klass) {
           "diffusers' default)",
           0.0, 1.0, DEFAULT_STRENGTH, rw));
   g_object_class_install_property(gobject_class, PROP_SCHEDULER,
-      g_param_spec_string("scheduler", "Scheduler",
-          "Scheduler: empty = the model's scheduler_config.json (PNDM for "
+      g_param_spec_enum("scheduler", "Scheduler",
+          "Scheduler: model = the model's scheduler_config.json (PNDM for "
           "SD2-inpainting), or pndm, ddim, euler-ancestral, dpm-solver++",
-          "", rw));
+          GST_TYPE_RIP_SD_SCHEDULER, DEFAULT_SCHEDULER, rw));
+  gst_type_mark_as_plugin_api(GST_TYPE_RIP_SD_SCHEDULER, (GstPluginAPIFlags) 0);
   g_object_class_install_property(gobject_class, PROP_SEED,
       g_param_spec_uint64("seed", "Seed",
           "Seed of the first inpainted frame; the n-th inpainted frame uses "
@@ -335,10 +342,11 @@ static void gst_sd_inpaint_class_init(GstSdInpaintClass* klass) {
       g_param_spec_string("device", "Device",
           "Where to run: cpu, cuda or cuda:N (needs a CUDA libtorch)", DEFAULT_DEVICE, rw));
   g_object_class_install_property(gobject_class, PROP_DTYPE,
-      g_param_spec_string("dtype", "Data type",
+      g_param_spec_enum("dtype", "Data type",
           "Compute precision: fp32 (diffusers' default), fp16 (CUDA only) "
           "or bf16",
-          DEFAULT_DTYPE, rw));
+          GST_TYPE_RIP_SD_DTYPE, DEFAULT_DTYPE, rw));
+  gst_type_mark_as_plugin_api(GST_TYPE_RIP_SD_DTYPE, (GstPluginAPIFlags) 0);
   g_object_class_install_property(gobject_class, PROP_PASTE_BACK,
       g_param_spec_boolean("paste-back", "Paste back",
           "Change only the masked pixels (the study); off = diffusers' raw "

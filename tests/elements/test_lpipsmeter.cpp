@@ -211,6 +211,7 @@ GST_START_TEST(test_errors) {
   r = run_launch(
       src + "lpipsmeter metrics=psnr reference=" + seed + " fit=none ! video/x-raw ! fakesink", 20);
   fail_unless(r.eos, "same-size reference with fit=none: %s", r.error.c_str());
+  fail_unless(enum_nicks("lpipsmeter", "fit") == "pad, crop, stretch, none");
   r = run_launch(src + "lpipsmeter metrics=psnr,psnr ! fakesink", 20);
   fail_unless(contains(r.error, "listed twice"), "%s", r.error.c_str());
 }

@@ -71,6 +71,41 @@ GST_START_TEST(test_frames_match_pipeline_with_seed_plus_n) {
 }
 GST_END_TEST;
 
+GST_START_TEST(test_scheduler_and_dtype_are_enums) {
+  // gst-inspect lists the values; the nick reaches the pipeline as its name.
+  fail_unless(
+      enum_nicks("sdinpaint", "scheduler") == "model, pndm, ddim, euler-ancestral, dpm-solver++");
+  fail_unless(enum_nicks("sdinpaint", "dtype") == "fp32, fp16, bf16");
+  std::string e = parse_error("sdinpaint scheduler=plms ! fakesink");
+  fail_unless(
+      contains(e, "could not set property \"scheduler\"") && contains(e, "plms"), "%s", e.c_str());
+  const int W = 64, H = 64;
+  GstHarness* h =
+      gst_harness_new_parse(("masksampler size=32 seed=3 skip-first=false ! sdinpaint "
+                             "steps=2 seed=7 scheduler=ddim model=" +
+          tiny_model())
+                                .c_str());
+  gst_harness_set_src_caps_str(h, "video/x-raw,format=RGB,width=64,height=64,framerate=1/1");
+  cv::Mat in = make_test_image(W, H, 5);
+  GstBuffer* out = gst_harness_push_and_pull(h, image_buffer(in));
+  GstVideoRegionOfInterestMeta* m = gst_buffer_get_video_region_of_interest_meta(out);
+  fail_unless(m != NULL);
+  cv::Mat mask = cv::Mat::zeros(H, W, CV_8UC1);
+  mask(cv::Rect(m->x, m->y, m->w, m->h)).setTo(255);
+  rip::sd::PipelineOptions o;
+  o.model_dir = tiny_model();
+  auto pipeline = rip::sd::InpaintPipeline::load(o);
+  rip::sd::InpaintSettings s;
+  s.steps = 2;
+  s.seed = 7;
+  s.scheduler = "ddim";
+  fail_unless(cv::norm(buffer_image(out, W, H), pipeline->inpaint(in, mask, s), cv::NORM_INF) == 0,
+      "scheduler=ddim is not the pipeline's ddim");
+  gst_buffer_unref(out);
+  gst_harness_teardown(h);
+}
+GST_END_TEST;
+
 GST_START_TEST(test_unmasked_frame_passes_untouched) {
   GstHarness* h = gst_harness_new_parse(("sdinpaint steps=2 model=" + tiny_model()).c_str());
   gst_harness_set_src_caps_str(h, "video/x-raw,format=RGB,width=64,height=64,framerate=1/1");
@@ -162,6 +197,7 @@ static Suite* sdinpaint_suite(void) {
   tcase_set_timeout(tc, 600);
   tcase_add_test(tc, test_frames_match_pipeline_with_seed_plus_n);
   tcase_add_test(tc, test_unmasked_frame_passes_untouched);
+  tcase_add_test(tc, test_scheduler_and_dtype_are_enums);
   tcase_add_test(tc, test_threads_property_sets_libtorch_threads);
   tcase_add_test(tc, test_loop_with_tiny_model);
   tcase_add_test(tc, test_errors);

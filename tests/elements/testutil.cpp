@@ -93,6 +93,29 @@ PipelineResult run_launch(const std::string& description, double timeout_s) {
   return r;
 }
 
+std::string parse_error(const std::string& description) {
+  GError* err = NULL;
+  GstElement* pipeline = gst_parse_launch(description.c_str(), &err);
+  std::string message = err ? err->message : "";
+  g_clear_error(&err);
+  if (pipeline) gst_object_unref(pipeline);
+  return message;
+}
+
+std::string enum_nicks(const char* factory, const char* property) {
+  GstElement* element = gst_element_factory_make(factory, NULL);
+  fail_unless(element != NULL, "no element %s", factory);
+  GParamSpec* pspec = g_object_class_find_property(G_OBJECT_GET_CLASS(element), property);
+  std::string nicks;
+  if (pspec && G_IS_PARAM_SPEC_ENUM(pspec)) {
+    GEnumClass* klass = G_PARAM_SPEC_ENUM(pspec)->enum_class;
+    for (guint i = 0; i < klass->n_values; i++)
+      nicks += (i ? ", " : "") + std::string(klass->values[i].value_nick);
+  }
+  gst_object_unref(element);
+  return nicks;
+}
+
 static GstPadProbeReturn count_probe(GstPad*, GstPadProbeInfo*, gpointer user_data) {
   (*(int*) user_data)++;
   return GST_PAD_PROBE_OK;

@@ -38,6 +38,13 @@ std::string write_test_image(
 PipelineResult run_until_done(GstElement* pipeline, double timeout_s,
     void (*on_message)(GstMessage*, gpointer) = nullptr, gpointer user_data = nullptr);
 PipelineResult run_launch(const std::string& description, double timeout_s);
+// The message of the error gst_parse_launch gives for description ("" when
+// it parses): a property value outside its enum is refused here, before the
+// pipeline runs.
+std::string parse_error(const std::string& description);
+// The nicks of an element's enum property, in value order, joined by ", ";
+// "" when the property is missing or not an enum.
+std::string enum_nicks(const char* factory, const char* property);
 
 // Number of buffers in a file demuxed by the given parse description
 // ending in `fakesink name=out` (e.g. "filesrc location=a.mp4 ! qtdemux").

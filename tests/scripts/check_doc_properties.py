@@ -10,7 +10,7 @@ import sys
 import gi
 
 gi.require_version("Gst", "1.0")
-from gi.repository import Gst  # noqa: E402
+from gi.repository import GObject, Gst  # noqa: E402
 
 
 def main(root):
@@ -44,6 +44,19 @@ def main(root):
             if f"`{p.name}`" not in doc:
                 problems.append(f"{name}: property {p.name} not in "
                                 "docs/elements.md")
+            if p.value_type.fundamental == GObject.TYPE_ENUM:
+                # Every value gst-inspect lists is named in the element's
+                # section of the docs.
+                section = doc.split(f"## {name}\n", 1)[-1].split("\n## ", 1)[0]
+                row = next((line for line in section.splitlines()
+                            if line.startswith(f"| `{p.name}`")), "")
+                if "| enum |" not in row:
+                    problems.append(f"{name}: property {p.name} is an enum but "
+                                    "docs/elements.md does not say so")
+                for v in p.enum_class.__enum_values__.values():
+                    if f"`{v.value_nick}`" not in row:
+                        problems.append(f"{name}: {p.name} value {v.value_nick} "
+                                        "not in docs/elements.md")
             if len(p.blurb or "") < 20 or p.blurb == p.nick:
                 problems.append(f"{name}: property {p.name} has no real "
                                 f"description: {p.blurb!r}")
