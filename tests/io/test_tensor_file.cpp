@@ -346,6 +346,16 @@ TEST(TensorFile, SafetensorsGoThroughTheSafetensorsReader) {
   EXPECT_EQ(u32->read(*u32->find("a")).size(), 8u);
   EXPECT_TRUE(contains_all(
       error_of([&] { u32->read_float(*u32->find("a")); }), {"t.safetensors", "'a'", "U32"}));
+  // A header of 0x280 bytes begins the file with 80 02, pickle's protocol
+  // 2 opcode: still a safetensors file.
+  std::string json = R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})";
+  json.resize(0x280, ' ');
+  std::vector<uint8_t> padded = with_header(json, 4);
+  ASSERT_EQ(padded[0], 0x80);
+  ASSERT_EQ(padded[1], 0x02);
+  auto st = TensorFile::from_bytes(padded, "t.safetensors");
+  EXPECT_EQ(st->format(), TensorFileFormat::Safetensors);
+  EXPECT_EQ(st->read_float(*st->find("a")).size(), 1u);
 }
 
 TEST(TensorFile, ErrorsNameTheFile) {

@@ -217,15 +217,12 @@ TEST(Lpips, WrongWeightFilesAreRefusedNamingFileAndTensor) {
   // Another architecture's backbone.
   EXPECT_TRUE(contains_all(load("alex", squeeze, lpipstest::shared_lin("alex")),
       {"squeezenet1_1.pth", "features.0.weight",
-          "has shape [64,3,3,3], "
-          "expected [64,3,11,11]"}));
+          "has shape [64, 3, 3, 3], expected [64, 3, 11, 11]"}));
   EXPECT_TRUE(contains_all(load("squeeze", alex, lpipstest::shared_lin("squeeze")),
-      {"alexnet.pth", "features.0.weight",
-          "has shape [64,3,11,11], expected "
-          "[64,3,3,3]"}));
+      {"alexnet.pth", "features.0.weight", "has shape [64, 3, 11, 11], expected [64, 3, 3, 3]"}));
   // Another net's lin weights.
   EXPECT_TRUE(contains_all(load("alex", alex, lpipstest::shared_lin("vgg")),
-      {"vgg.pth", "lin1.model.1.weight", "[1,128,1,1]", "[1,192,1,1]"}));
+      {"vgg.pth", "lin1.model.1.weight", "[1, 128, 1, 1]", "[1, 192, 1, 1]"}));
   // A lin file as backbone and the reverse.
   EXPECT_TRUE(contains_all(load("alex", lpipstest::shared_lin("alex"), alex),
       {"alex.pth is not a torchvision alexnet checkpoint", "lacks features.0.weight",

@@ -199,6 +199,12 @@ void TensorFile::Impl::parse() {
   if (starts_with(base, size, "PK\x03\x04", 4) || starts_with(base, size, "PK\x05\x06", 4)) {
     format = TensorFileFormat::TorchZip;
     parse_zip();
+  } else if (size >= 10 && load_le(base, 8) <= size - 8 && base[8] == '{') {
+    // Before the pickle test: a header of 640 bytes (0x280) starts with the
+    // bytes 80 02, pickle's "protocol 2". A legacy file's first 8 bytes
+    // (80 02 8a 0a and the magic number) are never a length that fits.
+    format = TensorFileFormat::Safetensors;
+    parse_safetensors();
   } else if (size >= 2 && base[0] == 0x80) {
     format = TensorFileFormat::TorchLegacy;
     parse_legacy();
@@ -206,9 +212,6 @@ void TensorFile::Impl::parse() {
     fail(
         "this is the tar checkpoint format of torch before 0.4, which is "
         "not supported: load it with torch and re-save it with torch.save");
-  } else if (size >= 10 && load_le(base, 8) <= size - 8 && base[8] == '{') {
-    format = TensorFileFormat::Safetensors;
-    parse_safetensors();
   } else {
     fail(
         "not a PyTorch checkpoint (zip or legacy .pth) nor a safetensors "
