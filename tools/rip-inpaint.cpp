@@ -34,7 +34,9 @@ void usage(FILE* out) {
   std::fputs(
       "usage: rip-inpaint --model DIR --image IN --mask MASK --out OUT\n"
       "         [--prompt P] [--negative-prompt P] [--steps N] [--guidance G]\n"
-      "         [--strength S] [--seed S] [--scheduler NAME] [--no-paste-back]\n"
+      "         [--strength S] [--seed S] [--scheduler "
+      "model|pndm|ddim|euler-ancestral|dpm-solver++]\n"
+      "         [--no-paste-back]\n"
       "         [--device cpu|cuda|cuda:N] [--dtype fp32|fp16|bf16]\n"
       "         [--height H] [--width W] [--threads N] [--quiet]\n"
       "Stable Diffusion inpainting as diffusers' StableDiffusionInpaintPipeline\n"
@@ -107,7 +109,9 @@ int main(int argc, char** argv) {
     } else if (a == "--seed") {
       settings.seed = uint64_t(to_int(a, value()));
     } else if (a == "--scheduler") {
+      // "model" is the element's name for the model's own scheduler.
       settings.scheduler = value();
+      if (settings.scheduler == "model") settings.scheduler = "";
     } else if (a == "--eta") {
       settings.eta = to_double(a, value());
     } else if (a == "--no-paste-back") {

@@ -18,8 +18,6 @@ METRIC_LABELS = {"ssim": "SSIM", "ms-ssim": "MS-SSIM", "psnr": "PSNR (dB)",
                  "lpips-alex": "LPIPS (AlexNet)", "lpips-vgg": "LPIPS (VGG)",
                  "lpips-squeeze": "LPIPS (SqueezeNet)"}
 
-CV_METHODS = ("telea", "ns", "fsr-fast", "fsr-best", "shiftmap")
-
 PLUGIN_HINT = ("Run inside `meson devenv -C build` or after `meson install`, "
                "or set GST_PLUGIN_PATH to the build's plugins/ folder.")
 
@@ -43,6 +41,15 @@ def quote(value):
 def missing_elements(gst, names):
     """The element factories among `names` that GStreamer cannot find."""
     return [e for e in names if gst.ElementFactory.find(e) is None]
+
+
+def enum_nicks(pspec):
+    """An enum property's choices by nick, in value order; None if the
+    property is not an enum."""
+    if pspec is None or pspec.value_type.fundamental.name != "GEnum":
+        return None
+    return [v.value_nick for _, v in
+            sorted(pspec.enum_class.__enum_values__.items())]
 
 
 def bus_error_text(msg):

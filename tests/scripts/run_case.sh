@@ -124,7 +124,10 @@ case "$1" in
         gst-inspect-1.0 "$e" >/dev/null || fail "installed plugin lacks $e"
     done
     [[ -x "$work/root/usr/local/bin/rip-run" ]] || fail "rip-run not installed"
-    # The installed rip-study finds its modules next to it.
+    # The installed rip-study finds its modules next to it, all of them.
+    for m in "$root"/tools/rip_study/*.py; do
+      [[ -f "$work/root/usr/local/bin/rip_study/${m##*/}" ]] || fail "rip_study/${m##*/} not installed"
+    done
     "$work/root/usr/local/bin/rip-study" plan "$root/studies/demo.toml" \
       | grep -q "demo: 3 images, 15 runs" || fail "installed rip-study does not run"
     ;;
@@ -268,6 +271,22 @@ PY
     study_spec bad.toml
     printf '[inpainter]\nmethod = "bogus"\n' >> bad.toml
     expect_error "method 'bogus' is not one of" rip_study run bad.toml o
+    # [inpainter] keys are the element's properties: an unknown one is named,
+    # with the element's real properties.
+    study_spec bad.toml
+    printf '[inpainter]\nradious = 5\n' >> bad.toml
+    expect_error "unknown key 'radious' in \[inpainter\]: cvinpaint has no property 'radious' \(known: element, timeout and cvinpaint's properties method, radius\)" \
+      rip_study run bad.toml o
+    if gst-inspect-1.0 sdinpaint >/dev/null 2>&1; then
+      study_spec sd.toml
+      printf '[inpainter]\nelement = "sdinpaint"\nmodel = "m"\nnegative_promt = "x"\n' >> sd.toml
+      expect_error "unknown key 'negative_promt' in \[inpainter\]: sdinpaint has no property 'negative-promt' \(known: .*negative_prompt" \
+        rip_study plan sd.toml
+      # underscores for dashes, passed through by name
+      sed -i 's/^negative_promt = .*/negative_prompt = "blurry"\nguidance_scale = 5/' sd.toml
+      rip_study plan sd.toml | tail -1 | grep -q 'sdinpaint model=".*" negative-prompt="blurry" guidance-scale="5" seed="0"$' \
+        || fail "sdinpaint properties not passed through: $(rip_study plan sd.toml | tail -1)"
+    fi
     echo 'mask_sizes = [' > bad.toml
     expect_error "is not valid TOML" rip_study run bad.toml o
     # An OUT folder keeps its settings: other metrics there are refused.
