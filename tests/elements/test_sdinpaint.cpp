@@ -33,26 +33,43 @@ static void teardown(void) {
   remove_tree(tmpdir);
 }
 
+const int W = 64, H = 64;
+
+// masksampler (32 px cells, every frame masked) then sdinpaint with the
+// given properties on the tiny model, fed 64x64 RGB frames.
+static GstHarness* masks_then_sdinpaint(const std::string& sd_properties) {
+  GstHarness* h =
+      gst_harness_new_parse(("masksampler size=32 seed=3 skip-first=false ! sdinpaint " +
+          sd_properties + " model=" + tiny_model())
+                                .c_str());
+  gst_harness_set_src_caps_str(h, "video/x-raw,format=RGB,width=64,height=64,framerate=1/1");
+  return h;
+}
+
+// The inpaint-mask ROI of an output buffer as a W x H mask (255 = repaint).
+static cv::Mat roi_mask(GstBuffer* out) {
+  GstVideoRegionOfInterestMeta* m = gst_buffer_get_video_region_of_interest_meta(out);
+  fail_unless(m != NULL);
+  cv::Mat mask = cv::Mat::zeros(H, W, CV_8UC1);
+  mask(cv::Rect(m->x, m->y, m->w, m->h)).setTo(255);
+  return mask;
+}
+
+static std::shared_ptr<rip::sd::InpaintPipeline> tiny_pipeline() {
+  rip::sd::PipelineOptions o;
+  o.model_dir = tiny_model();
+  return rip::sd::InpaintPipeline::load(o);
+}
+
 GST_START_TEST(test_frames_match_pipeline_with_seed_plus_n) {
   // What the element gives for its n-th inpainted frame is exactly what the
   // pipeline (parity-tested against diffusers) gives with seed + n.
-  const int W = 64, H = 64;
-  GstHarness* h =
-      gst_harness_new_parse(("masksampler size=32 seed=3 "
-                             "skip-first=false ! sdinpaint steps=3 seed=100 model=" +
-          tiny_model())
-                                .c_str());
-  gst_harness_set_src_caps_str(h, "video/x-raw,format=RGB,width=64,height=64,framerate=1/1");
+  GstHarness* h = masks_then_sdinpaint("steps=3 seed=100");
   cv::Mat in = make_test_image(W, H, 5);
-  rip::sd::PipelineOptions o;
-  o.model_dir = tiny_model();
-  auto pipeline = rip::sd::InpaintPipeline::load(o);
+  auto pipeline = tiny_pipeline();
   for (int n = 0; n < 2; n++) {
     GstBuffer* out = gst_harness_push_and_pull(h, image_buffer(in));
-    GstVideoRegionOfInterestMeta* m = gst_buffer_get_video_region_of_interest_meta(out);
-    fail_unless(m != NULL);
-    cv::Mat mask = cv::Mat::zeros(H, W, CV_8UC1);
-    mask(cv::Rect(m->x, m->y, m->w, m->h)).setTo(255);
+    cv::Mat mask = roi_mask(out);
     rip::sd::InpaintSettings s;
     s.steps = 3;
     s.seed = 100 + n;
@@ -79,27 +96,19 @@ GST_START_TEST(test_scheduler_and_dtype_are_enums) {
   std::string e = parse_error("sdinpaint scheduler=plms ! fakesink");
   fail_unless(
       contains(e, "could not set property \"scheduler\"") && contains(e, "plms"), "%s", e.c_str());
-  const int W = 64, H = 64;
-  GstHarness* h =
-      gst_harness_new_parse(("masksampler size=32 seed=3 skip-first=false ! sdinpaint "
-                             "steps=2 seed=7 scheduler=ddim model=" +
-          tiny_model())
-                                .c_str());
-  gst_harness_set_src_caps_str(h, "video/x-raw,format=RGB,width=64,height=64,framerate=1/1");
+  GstHarness* h = masks_then_sdinpaint("steps=2 seed=7 scheduler=ddim");
   cv::Mat in = make_test_image(W, H, 5);
   GstBuffer* out = gst_harness_push_and_pull(h, image_buffer(in));
-  GstVideoRegionOfInterestMeta* m = gst_buffer_get_video_region_of_interest_meta(out);
-  fail_unless(m != NULL);
-  cv::Mat mask = cv::Mat::zeros(H, W, CV_8UC1);
-  mask(cv::Rect(m->x, m->y, m->w, m->h)).setTo(255);
-  rip::sd::PipelineOptions o;
-  o.model_dir = tiny_model();
-  auto pipeline = rip::sd::InpaintPipeline::load(o);
+  cv::Mat mask = roi_mask(out);
+  auto pipeline = tiny_pipeline();
   rip::sd::InpaintSettings s;
   s.steps = 2;
   s.seed = 7;
+  const cv::Mat model_default = pipeline->inpaint(in, mask, s);
   s.scheduler = "ddim";
-  fail_unless(cv::norm(buffer_image(out, W, H), pipeline->inpaint(in, mask, s), cv::NORM_INF) == 0,
+  const cv::Mat ddim = pipeline->inpaint(in, mask, s);
+  fail_unless(cv::norm(ddim, model_default, cv::NORM_INF) > 0, "ddim and PNDM agree: no test");
+  fail_unless(cv::norm(buffer_image(out, W, H), ddim, cv::NORM_INF) == 0,
       "scheduler=ddim is not the pipeline's ddim");
   gst_buffer_unref(out);
   gst_harness_teardown(h);

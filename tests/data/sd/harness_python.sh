@@ -9,11 +9,11 @@
 # H.patch_addedtoken_fallback() makes CLIPTokenizer constructible).
 #
 # Usage: tests/data/sd/harness_python.sh SCRIPT.py [ARGS...]   (or -c '...')
-# Env:   REFHARNESS (default /work/shared/tools/refharness),
+# Env:   REFHARNESS (default ../shared/tools/refharness beside the checkout),
 #        HARNESS_CACHE (default ~/.cache/rip-refharness),
 #        HARNESS_THREADS / OMP_NUM_THREADS (default 4, as in `ref`).
 set -euo pipefail
-REFHARNESS="${REFHARNESS:-/work/shared/tools/refharness}"
+REFHARNESS="${REFHARNESS:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)/../shared/tools/refharness}"
 export HARNESS_CACHE="${HARNESS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/rip-refharness}"
 if [[ ! -d "$HARNESS_CACHE/site" ]]; then
   echo "harness_python.sh: $HARNESS_CACHE/site missing; run $REFHARNESS/setup.sh first" >&2

@@ -9,7 +9,7 @@
 #          into OUTDIR instead of deleting and rewriting them here; the scripts
 #          stay here. tools/check-bit-identity uses it to make goldens for the
 #          machine at hand without touching the repo. No whitespace in OUTDIR.
-# Env:   REFHARNESS   (default /work/shared/tools/refharness)
+# Env:   REFHARNESS   (default ../shared/tools/refharness beside the checkout)
 #        HARNESS_THREADS (default 1 here: the goldens were made single-threaded;
 #                         other thread counts change the last bits of results)
 # See PROVENANCE.md for what each file is.
@@ -23,7 +23,7 @@ if [[ -n $OUT ]]; then
   mkdir -p "$OUT"
   OUT="$(cd "$OUT" && pwd)"  # absolute, before the cd below
 fi
-REFHARNESS="${REFHARNESS:-/work/shared/tools/refharness}"
+REFHARNESS="${REFHARNESS:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)/../shared/tools/refharness}"
 export REFHARNESS
 export HARNESS_THREADS="${HARNESS_THREADS:-1}"
 export OMP_NUM_THREADS="$HARNESS_THREADS"
