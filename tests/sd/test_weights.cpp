@@ -258,26 +258,95 @@ TEST(WeightFiles, VariantRules) {
   EXPECT_TRUE(contains(msg, "no weights found in '" + bf16.path().string() + "'")) << msg;
   EXPECT_TRUE(contains(msg,
       "looked for " + kBase + ".safetensors.index.json, " + kBase + ".safetensors, " + kBase +
-          ".safetensors.index.fp16.json"))
+          ".bin.index.json, " + kBase + ".bin, " + kBase + ".safetensors.index.fp16.json"))
       << msg;
   EXPECT_TRUE(contains(msg, "The folder has " + kBase + ".bf16.safetensors")) << msg;
   const std::string fp16_for_bf16 = error_of([&] { found(fp16.path(), "bf16"); });
   EXPECT_TRUE(contains(fp16_for_bf16, kBase + ".bf16.safetensors")) << fp16_for_bf16;
 }
 
-TEST(WeightFiles, PickleOnlyEmptyAndMissingFolders) {
-  TempDir bin, empty;
+TEST(WeightFiles, PickleFilesOfOlderFoldersAreFound) {
+  // Folders saved before safetensors hold PyTorch pickles, named as diffusers
+  // and transformers name them; safetensors files win when both are there.
+  TempDir bin, text, fp16, both, sharded, ckpt;
   write_text(bin / (kBase + ".bin"), "pickle");
-  const std::string msg = error_of([&] { found(bin.path(), ""); });
-  EXPECT_TRUE(contains(msg, "only PyTorch pickle files (" + kBase + ".bin)")) << msg;
-  EXPECT_TRUE(contains(msg, "not supported")) << msg;
-  EXPECT_TRUE(contains(msg, "download the .safetensors files")) << msg;
+  write_text(text / "pytorch_model.bin", "pickle");
+  write_text(fp16 / (kBase + ".fp16.bin"), "pickle");
+  put(both.path(), kBase + ".safetensors");
+  write_text(both / (kBase + ".bin"), "pickle");
+  write_text(sharded / (kBase + ".bin.index.json"),
+      R"({"weight_map": {"a": "x-00001-of-00002.bin", "b": "x-00002-of-00002.bin"}})");
+  write_text(sharded / "x-00001-of-00002.bin", "pickle");
+  write_text(sharded / "x-00002-of-00002.bin", "pickle");
+  write_text(ckpt / "model.ckpt", "pickle");
+  EXPECT_EQ(found(bin.path(), ""), Names{kBase + ".bin"});
+  EXPECT_EQ(find_weight_files(text.path(), "model", "").files,
+      std::vector<fs::path>{text / "pytorch_model.bin"});
+  EXPECT_EQ(found(fp16.path(), "fp16"), Names{kBase + ".fp16.bin"});
+  EXPECT_EQ(found(fp16.path(), ""), Names{kBase + ".fp16.bin"});  // the fp16 fallback
+  EXPECT_EQ(found(both.path(), ""), Names{kBase + ".safetensors"});
+  EXPECT_EQ(found(sharded.path(), ""), (Names{"x-00001-of-00002.bin", "x-00002-of-00002.bin"}));
+  const std::string msg = error_of([&] { found(ckpt.path(), ""); });
+  EXPECT_TRUE(contains(msg, "no weights found")) << msg;
+  EXPECT_TRUE(contains(msg, "The folder has model.ckpt")) << msg;
+}
+
+TEST(WeightFiles, EmptyAndMissingFolders) {
+  TempDir empty;
   const std::string none = error_of([&] { found(empty.path(), ""); });
   EXPECT_TRUE(contains(none, empty.path().string())) << none;
   EXPECT_TRUE(contains(none, kBase + ".safetensors")) << none;
+  EXPECT_TRUE(contains(none, "Download the model's weights")) << none;
   const std::string absent = error_of([&] { found(empty / "unet", ""); });
   EXPECT_TRUE(contains(absent, "'" + (empty / "unet").string() + "' does not exist")) << absent;
   EXPECT_TRUE(contains(error_of([&] { Weights::open(empty.path(), kBase); }), "no weights found"));
+}
+
+// ------------------------------------------------ PyTorch pickle files
+
+// Every tensor of a equals b's (same names, shapes, stored dtype, values).
+void expect_same_stored_tensors(const Weights& a, const Weights& b, at::ScalarType dtype) {
+  ASSERT_EQ(a.names(), b.names());
+  for (const auto& name : a.names()) {
+    SCOPED_TRACE(name);
+    ASSERT_EQ(a.shape(name), b.shape(name));
+    EXPECT_TRUE(a.get(name, dtype).equal(b.get(name, dtype)));
+  }
+}
+
+TEST(PickleCheckpoints, BinFolderHasTheSafetensorsTensors) {
+  // diffusers' save_pretrained(safe_serialization=False) of tiny-sd2-fp16
+  // (torch.save's zip format), read through the restricted unpickler.
+  const fs::path bin = sd_data() / "pickle" / "tiny-sd2-bin";
+  for (const auto& [component, base] : {std::pair<std::string, std::string>{"unet", kBase},
+           {"vae", kBase}, {"text_encoder", "model"}}) {
+    SCOPED_TRACE(component);
+    const Weights a = Weights::open(bin / component, base, "fp16");
+    EXPECT_TRUE(contains(a.describe(), ".fp16.bin")) << a.describe();
+    expect_same_stored_tensors(
+        a, Weights::open(sd_data() / "tiny-sd2-fp16" / component, base, "fp16"), at::kHalf);
+  }
+}
+
+TEST(PickleCheckpoints, LegacyFormatEqualsTheSafetensorsFile) {
+  // torch.save(..., _use_new_zipfile_serialization=False): the pre-1.6 format.
+  const Weights legacy = Weights::open(sd_data() / "pickle" / "legacy" / "text_encoder", "model");
+  EXPECT_TRUE(contains(legacy.describe(), "pytorch_model.bin")) << legacy.describe();
+  expect_same_stored_tensors(
+      legacy, Weights::open(sd_data() / "tiny-sd2" / "text_encoder", "model"), at::kFloat);
+}
+
+TEST(PickleCheckpoints, HostilePickleIsRefusedAndNothingRuns) {
+  // A .bin whose pickle calls os.system("touch MARKER"), as a malicious
+  // checkpoint does: refused at the global, naming it; the command never runs.
+  const fs::path marker = "/tmp/rip-hostile-pickle-ran";
+  fs::remove(marker);
+  const std::string msg =
+      error_of([&] { Weights::open(sd_data() / "pickle" / "hostile" / "unet", kBase).names(); });
+  EXPECT_TRUE(contains(msg, "diffusion_pytorch_model.bin")) << msg;
+  EXPECT_TRUE(contains(msg, "'posix.system'")) << msg;
+  EXPECT_TRUE(contains(msg, "refused")) << msg;
+  EXPECT_FALSE(fs::exists(marker));
 }
 
 // Splits a real file into two shards with an index, as save_pretrained does

@@ -22,17 +22,29 @@ bool is_file(const fs::path& p) {
 
 // The files of one variant ("" = the plain files), as diffusers names them
 // (diffusers.utils.hub_utils._add_variant and
-// models.model_loading_utils._fetch_index_file[_legacy]).
+// models.model_loading_utils._fetch_index_file[_legacy]): safetensors first,
+// then the PyTorch pickles diffusers and transformers wrote before
+// safetensors (.bin; transformers calls its pickle "pytorch_model.bin" where
+// its safetensors file is "model.safetensors").
 struct VariantNames {
-  std::vector<std::string> indexes;  // in the order diffusers tries them
-  std::string single;
+  struct Candidate {
+    std::vector<std::string> indexes;  // in the order diffusers tries them
+    std::string single;
+  };
+  std::vector<Candidate> candidates;  // in order of preference
 };
 
+VariantNames::Candidate candidate(
+    const std::string& base, const std::string& ext, const std::string& variant) {
+  if (variant.empty()) return {{base + "." + ext + ".index.json"}, base + "." + ext};
+  return {{base + "." + ext + ".index." + variant + ".json",
+              base + "." + ext + "." + variant + ".index.json"},
+      base + "." + variant + "." + ext};
+}
+
 VariantNames variant_names(const std::string& base, const std::string& variant) {
-  if (variant.empty()) return {{base + ".safetensors.index.json"}, base + ".safetensors"};
-  return {{base + ".safetensors.index." + variant + ".json",
-              base + ".safetensors." + variant + ".index.json"},
-      base + "." + variant + ".safetensors"};
+  const std::string pickle_base = base == "model" ? "pytorch_model" : base;
+  return {{candidate(base, "safetensors", variant), candidate(pickle_base, "bin", variant)}};
 }
 
 WeightFiles read_index(const fs::path& dir, const fs::path& index) {
@@ -74,10 +86,12 @@ WeightFiles read_index(const fs::path& dir, const fs::path& index) {
 }
 
 std::optional<WeightFiles> try_variant(const fs::path& dir, const VariantNames& names) {
-  for (const auto& index : names.indexes) {
-    if (is_file(dir / index)) return read_index(dir, dir / index);
+  for (const auto& c : names.candidates) {
+    for (const auto& index : c.indexes) {
+      if (is_file(dir / index)) return read_index(dir, dir / index);
+    }
+    if (is_file(dir / c.single)) return WeightFiles{{dir / c.single}, {}, {}};
   }
-  if (is_file(dir / names.single)) return WeightFiles{{dir / names.single}, {}, {}};
   return std::nullopt;
 }
 
@@ -90,7 +104,7 @@ std::string join(const std::vector<std::string>& items, const std::string& sep) 
 [[noreturn]] void nothing_found(
     const fs::path& dir, const std::string& base, const std::vector<std::string>& looked_for) {
   // Say what is there instead, so the user knows what to fetch or pass.
-  std::vector<std::string> bins, other_safetensors;
+  std::vector<std::string> other_weights;
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(dir, ec)) {
     const std::string name = entry.path().filename().string();
@@ -98,27 +112,17 @@ std::string join(const std::vector<std::string>& items, const std::string& sep) 
       return name.size() >= suffix.size() &&
           name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
     };
-    if (ends_with(".bin") || ends_with(".ckpt") || ends_with(".pt") || ends_with(".pth")) {
-      bins.push_back(name);
-    } else if (ends_with(".safetensors")) {
-      other_safetensors.push_back(name);
+    for (const char* ext : {".safetensors", ".bin", ".ckpt", ".pt", ".pth"}) {
+      if (ends_with(ext)) other_weights.push_back(name);
     }
   }
-  std::sort(bins.begin(), bins.end());
-  std::sort(other_safetensors.begin(), other_safetensors.end());
+  std::sort(other_weights.begin(), other_weights.end());
   std::string msg =
       "no weights found in '" + dir.string() + "': looked for " + join(looked_for, ", ") + ".";
-  if (!other_safetensors.empty()) {
-    msg += " The folder has " + join(other_safetensors, ", ") + ": if that is another variant of " +
+  if (!other_weights.empty()) {
+    msg += " The folder has " + join(other_weights, ", ") + ": if that is another variant of " +
         base + " (e.g. <base>.bf16.safetensors), ask for that variant.";
-  }
-  if (!bins.empty()) {
-    msg += " It has only PyTorch pickle files (" + join(bins, ", ") +
-        "), which are not supported (loading them runs arbitrary code): download the "
-        ".safetensors files of this model instead (" +
-        base + ".safetensors or " + base + ".fp16.safetensors).";
-  }
-  if (other_safetensors.empty() && bins.empty()) {
+  } else {
     msg += " Download the model's weights into it (the whole diffusers folder).";
   }
   throw rip::Error(msg);
@@ -141,8 +145,10 @@ WeightFiles find_weight_files(
   for (const std::string& v : {variant, fallback}) {
     const VariantNames names = variant_names(base, v);
     if (auto found = try_variant(dir, names)) return *found;
-    looked_for.insert(looked_for.end(), names.indexes.begin(), names.indexes.end());
-    looked_for.push_back(names.single);
+    for (const auto& c : names.candidates) {
+      looked_for.insert(looked_for.end(), c.indexes.begin(), c.indexes.end());
+      looked_for.push_back(c.single);
+    }
   }
   nothing_found(dir, base, looked_for);
 }

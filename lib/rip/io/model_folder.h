@@ -20,6 +20,11 @@ namespace rip::io {
 //    "<base>.safetensors.<v>.index.json"), whose weight_map names the shards,
 //    then the single file "<base>.<v>.safetensors"; the plain files ("" variant)
 //    are "<base>.safetensors.index.json", then "<base>.safetensors".
+//  * without safetensors files, the PyTorch pickles of folders saved before
+//    safetensors, named the same way with "bin" for "safetensors"
+//    ("<base>.bin", "<base>.<v>.bin", "<base>.bin.index.json" ...); the
+//    text encoder's pickle base is "pytorch_model" (transformers' name).
+//    TensorFile reads them without running anything from the file.
 //  * variant "v": v's files; when the folder has none, the plain files (what
 //    DiffusionPipeline.from_pretrained(variant=v) does for a component
 //    without that variant).
@@ -27,9 +32,8 @@ namespace rip::io {
 //    convenience: diffusers would refuse; the weights are the same).
 // files: the shard paths in file-name order (one path for a single file).
 // Throws rip::Error naming the folder and the names looked for, and saying
-// what is there instead: PyTorch .bin files (not supported: download the
-// .safetensors files), another variant's files, a shard the index lists but
-// that is missing.
+// what is there instead: other weight files (another variant's), a shard the
+// index lists but that is missing.
 struct WeightFiles {
   std::vector<std::filesystem::path> files;
   std::filesystem::path index;                    // empty when not sharded

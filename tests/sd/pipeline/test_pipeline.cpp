@@ -212,6 +212,16 @@ TEST_F(Pipeline, Bf16AndFp16VariantRunOnCpu) {
   EXPECT_LT(cv::mean(d.reshape(1))[0], 20.0);
 }
 
+TEST_F(Pipeline, BinFolderGivesTheSafetensorsFolderImage) {
+  // pickle/tiny-sd2-bin is tiny-sd2-fp16 saved by diffusers with
+  // safe_serialization=False (PyTorch .bin pickles): the same weights, so
+  // the same image to the byte.
+  cv::Mat from_bin = pipeline(data_dir() / "pickle" / "tiny-sd2-bin")->inpaint(image_, mask_, s_);
+  cv::Mat from_safetensors = pipeline(data_dir() / "tiny-sd2-fp16")->inpaint(image_, mask_, s_);
+  ASSERT_EQ(from_bin.size(), from_safetensors.size());
+  EXPECT_EQ(cv::norm(from_bin, from_safetensors, cv::NORM_INF), 0);
+}
+
 std::string error_of(const std::function<void()>& fn) {
   try {
     fn();
