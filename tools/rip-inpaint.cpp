@@ -4,7 +4,8 @@
 // same code as the sdinpaint element, for scripts and for comparing with
 // diffusers or other tools.
 //
-//   rip-inpaint --model DIR --image IN --mask MASK --out OUT [--prompt P]
+//   rip-inpaint --model DIR|FILE --image IN --mask MASK --out OUT [--prompt P]
+//       [--config DIR] [--tokenizer DIR]
 //       [--negative-prompt P] [--steps N] [--guidance G] [--strength S]
 //       [--seed S] [--scheduler NAME] [--no-paste-back] [--device D]
 //       [--dtype T] [--height H --width W] [--threads N] [--quiet]
@@ -32,7 +33,8 @@ namespace {
 
 void usage(FILE* out) {
   std::fputs(
-      "usage: rip-inpaint --model DIR --image IN --mask MASK --out OUT\n"
+      "usage: rip-inpaint --model DIR|FILE --image IN --mask MASK --out OUT\n"
+      "         [--config DIR] [--tokenizer DIR]\n"
       "         [--prompt P] [--negative-prompt P] [--steps N] [--guidance G]\n"
       "         [--strength S] [--seed S] [--scheduler "
       "model|pndm|ddim|euler-ancestral|dpm-solver++]\n"
@@ -43,7 +45,10 @@ void usage(FILE* out) {
       "runs it (defaults: 50 steps, guidance 7.5, strength 1, seed 0, the\n"
       "model's scheduler). MASK: white = repaint. With paste-back (default)\n"
       "only the masked pixels of IN change; --no-paste-back gives diffusers'\n"
-      "raw output. --threads: CPU threads (default OMP_NUM_THREADS, else every\n"
+      "raw output. --model: a diffusers folder or a single-file original\n"
+      "checkpoint; for a single file, --tokenizer (vocab.json, merges.txt) and,\n"
+      "when it is not SD 1.x/2-sized, --config (a diffusers folder).\n"
+      "--threads: CPU threads (default OMP_NUM_THREADS, else every\n"
       "CPU available).\n",
       out);
 }
@@ -90,6 +95,10 @@ int main(int argc, char** argv) {
       return 0;
     } else if (a == "--model") {
       options.model_dir = value();
+    } else if (a == "--config") {
+      options.config_dir = value();
+    } else if (a == "--tokenizer") {
+      options.tokenizer_dir = value();
     } else if (a == "--image") {
       image_path = value();
     } else if (a == "--mask") {

@@ -7,7 +7,9 @@
  * Stable Diffusion inpainting (libtorch) reproducing diffusers'
  * StableDiffusionInpaintPipeline on a diffusers model folder
  * (#GstSdInpaint:model), e.g. stabilityai/stable-diffusion-2-inpainting as
- * downloaded. On every frame with an `inpaint-mask` region of interest (from
+ * downloaded, or on a single-file original checkpoint such as
+ * 512-inpainting-ema.safetensors (then #GstSdInpaint:tokenizer, and
+ * #GstSdInpaint:config for models that are not SD 1.x/2-sized). On every frame with an `inpaint-mask` region of interest (from
  * #masksampler) it runs the whole pipeline on the frame and the mask: with
  * #GstSdInpaint:paste-back (default) only the masked pixels change, the
  * reference study's step; without it the frame is diffusers' raw output
@@ -90,12 +92,16 @@ enum {
   PROP_DTYPE,
   PROP_PASTE_BACK,
   PROP_THREADS,
+  PROP_CONFIG,
+  PROP_TOKENIZER,
 };
 
 namespace {
 
 struct Settings {
   std::string model;
+  std::string config;                // single files: a diffusers folder for the configs
+  std::string tokenizer;             // single files: the tokenizer folder
   rip::sd::InpaintSettings inpaint;  // inpaint.scheduler follows scheduler
   GstRipSdScheduler scheduler = DEFAULT_SCHEDULER;
   std::string device = DEFAULT_DEVICE;
@@ -155,6 +161,8 @@ static void gst_sd_inpaint_set_property(
     case PROP_DTYPE: s.dtype = static_cast<GstRipSdDtype>(g_value_get_enum(value)); break;
     case PROP_PASTE_BACK: s.inpaint.paste_back = g_value_get_boolean(value); break;
     case PROP_THREADS: s.threads = g_value_get_uint(value); break;
+    case PROP_CONFIG: set_string(s.config, value); break;
+    case PROP_TOKENIZER: set_string(s.tokenizer, value); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
   }
   GST_OBJECT_UNLOCK(self);
@@ -179,6 +187,8 @@ static void gst_sd_inpaint_get_property(
     case PROP_DTYPE: g_value_set_enum(value, s.dtype); break;
     case PROP_PASTE_BACK: g_value_set_boolean(value, s.inpaint.paste_back); break;
     case PROP_THREADS: g_value_set_uint(value, s.threads); break;
+    case PROP_CONFIG: g_value_set_string(value, str(s.config)); break;
+    case PROP_TOKENIZER: g_value_set_string(value, str(s.tokenizer)); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
   }
   GST_OBJECT_UNLOCK(self);
@@ -194,6 +204,8 @@ static gboolean gst_sd_inpaint_start(GstBaseTransform* trans) {
 
   rip::sd::PipelineOptions options;
   options.model_dir = s.model;
+  options.config_dir = s.config;
+  options.tokenizer_dir = s.tokenizer;
   options.device = s.device;
   options.dtype = gst_rip_enum_nick(GST_TYPE_RIP_SD_DTYPE, s.dtype);
   // A UNet step frees and reallocates hundreds of MB: keep them in the
@@ -301,10 +313,23 @@ static void gst_sd_inpaint_class_init(GstSdInpaintClass* klass) {
   const GParamFlags rw =
       (GParamFlags) (G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY);
   g_object_class_install_property(gobject_class, PROP_MODEL,
-      g_param_spec_string("model", "Model folder",
+      g_param_spec_string("model", "Model",
           "Diffusers model folder as downloaded (model_index.json, unet/, "
           "vae/, text_encoder/, tokenizer/, scheduler/), e.g. "
-          "stable-diffusion-2-inpainting",
+          "stable-diffusion-2-inpainting, or a single-file original checkpoint "
+          "(512-inpainting-ema.safetensors, sd-v1-5-inpainting.ckpt)",
+          NULL, rw));
+  g_object_class_install_property(gobject_class, PROP_CONFIG,
+      g_param_spec_string("config", "Config folder",
+          "With a single-file model: a diffusers folder of the same architecture "
+          "whose config.json files, tokenizer/ and scheduler/ are used (unset: "
+          "inferred from the file, PNDM)",
+          NULL, rw));
+  g_object_class_install_property(gobject_class, PROP_TOKENIZER,
+      g_param_spec_string("tokenizer", "Tokenizer folder",
+          "With a single-file model, which holds no tokenizer: a folder with "
+          "vocab.json and merges.txt, or a diffusers folder with tokenizer/ "
+          "(unset: config's)",
           NULL, rw));
   g_object_class_install_property(gobject_class, PROP_PROMPT,
       g_param_spec_string("prompt", "Prompt", "Text prompt (the reference study: empty)", "", rw));

@@ -115,6 +115,40 @@ GST_START_TEST(test_scheduler_and_dtype_are_enums) {
 }
 GST_END_TEST;
 
+GST_START_TEST(test_single_file_model) {
+  // A single-file checkpoint with config= gives the element what the folder
+  // gives; without a tokenizer it says which property to set.
+  const std::string data = std::string(g_getenv("RIP_SOURCE_ROOT")) + "/tests/data/sd/";
+  GstHarness* folder =
+      gst_harness_new_parse(("masksampler size=32 seed=3 skip-first=false ! "
+                             "sdinpaint steps=2 seed=5 model=" +
+          data + "tiny-sd2-fp16")
+                                .c_str());
+  GstHarness* single =
+      gst_harness_new_parse(("masksampler size=32 seed=3 skip-first=false ! "
+                             "sdinpaint steps=2 seed=5 model=" +
+          data + "single/tiny-sd2-openclip.fp16.ckpt config=" + data + "tiny-sd2-fp16")
+                                .c_str());
+  for (GstHarness* h : {folder, single})
+    gst_harness_set_src_caps_str(h, "video/x-raw,format=RGB,width=64,height=64,framerate=1/1");
+  cv::Mat in = make_test_image(W, H, 5);
+  GstBuffer* a = gst_harness_push_and_pull(folder, image_buffer(in));
+  GstBuffer* b = gst_harness_push_and_pull(single, image_buffer(in));
+  fail_unless(cv::norm(buffer_image(a, W, H), buffer_image(b, W, H), cv::NORM_INF) == 0,
+      "the single file's frame differs from the folder's");
+  gst_buffer_unref(a);
+  gst_buffer_unref(b);
+  gst_harness_teardown(folder);
+  gst_harness_teardown(single);
+  std::string seed = write_test_image(tmpdir, "seed.png", 64, 64);
+  PipelineResult r = run_launch("feedbacksrc location=" + seed +
+          " width=64 height=64 iterations=1 ! masksampler size=32 ! sdinpaint model=" + data +
+          "single/tiny-sd2.fp16.safetensors ! fakesink",
+      60);
+  fail_unless(contains(r.error, "set tokenizer"), "%s", r.error.c_str());
+}
+GST_END_TEST;
+
 GST_START_TEST(test_unmasked_frame_passes_untouched) {
   GstHarness* h = gst_harness_new_parse(("sdinpaint steps=2 model=" + tiny_model()).c_str());
   gst_harness_set_src_caps_str(h, "video/x-raw,format=RGB,width=64,height=64,framerate=1/1");
@@ -207,6 +241,7 @@ static Suite* sdinpaint_suite(void) {
   tcase_add_test(tc, test_frames_match_pipeline_with_seed_plus_n);
   tcase_add_test(tc, test_unmasked_frame_passes_untouched);
   tcase_add_test(tc, test_scheduler_and_dtype_are_enums);
+  tcase_add_test(tc, test_single_file_model);
   tcase_add_test(tc, test_threads_property_sets_libtorch_threads);
   tcase_add_test(tc, test_loop_with_tiny_model);
   tcase_add_test(tc, test_errors);

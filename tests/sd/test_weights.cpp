@@ -9,6 +9,7 @@
 
 #include "rip/io/json_file.h"
 #include "rip/io/model_folder.h"
+#include "rip/sd/single_file.h"
 #include "rip/sd/weights.h"
 #include "testutil.h"
 
@@ -347,6 +348,80 @@ TEST(PickleCheckpoints, HostilePickleIsRefusedAndNothingRuns) {
   EXPECT_TRUE(contains(msg, "'posix.system'")) << msg;
   EXPECT_TRUE(contains(msg, "refused")) << msg;
   EXPECT_FALSE(fs::exists(marker));
+}
+
+// ------------------------------------------------ single-file checkpoints
+
+TEST(SingleFile, PartsHaveTheFolderTensorsUnderDiffusersNames) {
+  // Files written by diffusers' convert_diffusers_to_original_stable_diffusion.py
+  // from tiny-sd2 (halved: tiny-sd2-fp16's values). Mapped back, every part
+  // has the folder's names and values; the VAE's attention stays in the
+  // file's 1x1-conv shape, which the VAE accepts.
+  const fs::path folder = sd_data() / "tiny-sd2-fp16";
+  for (const char* name : {"tiny-sd2.fp16.safetensors", "tiny-sd2-openclip.fp16.ckpt"}) {
+    SCOPED_TRACE(name);
+    const SingleFile f = open_single_file(sd_data() / "single" / name, 3);
+    EXPECT_EQ(f.openclip, std::string(name).find("openclip") != std::string::npos);
+    const std::pair<const Weights*, Weights> parts[] = {
+        {&f.unet, Weights::open(folder / "unet", kBase, "fp16")},
+        {&f.vae, Weights::open(folder / "vae", kBase, "fp16")},
+        {&f.text_encoder, Weights::open(folder / "text_encoder", "model", "fp16")}};
+    for (const auto& [mine, theirs] : parts) {
+      ASSERT_EQ(mine->names(), theirs.names()) << mine->describe();
+      for (const auto& n : theirs.names()) {
+        SCOPED_TRACE(n);
+        const at::Tensor a = mine->get(n, at::kHalf), b = theirs.get(n, at::kHalf);
+        ASSERT_EQ(a.numel(), b.numel());
+        EXPECT_TRUE(a.reshape(-1).equal(b.reshape(-1)));
+      }
+    }
+  }
+}
+
+TEST(SingleFile, ConfigsAreInferredFromTheTensors) {
+  const nlohmann::json unet = io::read_json(sd_data() / "tiny-sd2" / "unet" / "config.json");
+  const nlohmann::json vae = io::read_json(sd_data() / "tiny-sd2" / "vae" / "config.json");
+  const nlohmann::json text =
+      io::read_json(sd_data() / "tiny-sd2" / "text_encoder" / "config.json");
+  for (const char* name : {"tiny-sd2.fp16.safetensors", "tiny-sd2-openclip.fp16.ckpt"}) {
+    SCOPED_TRACE(name);
+    const SingleFile f = open_single_file(sd_data() / "single" / name);
+    for (const char* key : {"in_channels", "out_channels", "block_out_channels", "layers_per_block",
+             "down_block_types", "up_block_types", "cross_attention_dim", "use_linear_projection"})
+      EXPECT_EQ(f.unet_config[key], unet[key]) << key;
+    // A 32-wide context is neither SD 1.x's 768 nor SD 2's 1024.
+    EXPECT_TRUE(f.unet_config.contains("num_attention_heads_unknown"));
+    for (const char* key : {"block_out_channels", "layers_per_block", "latent_channels",
+             "in_channels", "out_channels"})
+      EXPECT_EQ(f.vae_config[key], vae[key]) << key;
+    for (const char* key : {"hidden_size", "intermediate_size", "vocab_size"})
+      EXPECT_EQ(f.text_encoder_config[key], text[key]) << key;
+    // SD 2's text encoder runs all but OpenCLIP's last block; CLIP-L all.
+    EXPECT_EQ(f.text_encoder_config["num_hidden_layers"], f.openclip ? 2 : 3);
+    EXPECT_EQ(f.text_encoder_config["hidden_act"], f.openclip ? "gelu" : "quick_gelu");
+  }
+}
+
+TEST(SingleFile, OtherFilesAreRefusedClearly) {
+  // A diffusers component file is not a single-file checkpoint.
+  const std::string unet_only = error_of([&] {
+    open_single_file(sd_data() / "tiny-sd2" / "unet" / "diffusion_pytorch_model.safetensors");
+  });
+  EXPECT_TRUE(contains(unet_only, "not a single-file Stable Diffusion checkpoint")) << unet_only;
+  EXPECT_TRUE(contains(unet_only, "model.diffusion_model")) << unet_only;
+  // An extra tensor in a part is named, not skipped.
+  TempDir tmp;
+  const auto file =
+      io::SafetensorsFile::open((sd_data() / "single" / "tiny-sd2.fp16.safetensors").string());
+  std::vector<TensorData> tensors;
+  for (const auto& t : file->tensors())
+    tensors.push_back(
+        {t.name, t.dtype, t.shape, std::vector<uint8_t>(file->data(t), file->data(t) + t.nbytes)});
+  tensors.push_back(f32_tensor("model.diffusion_model.label_emb.0.0.weight", {1}, {1}));
+  io::write_safetensors((tmp / "sdxl-ish.safetensors").string(), tensors);
+  const std::string extra = error_of([&] { open_single_file(tmp / "sdxl-ish.safetensors"); });
+  EXPECT_TRUE(contains(extra, "model.diffusion_model.label_emb.0.0.weight")) << extra;
+  EXPECT_TRUE(contains(extra, "no place")) << extra;
 }
 
 // Splits a real file into two shards with an index, as save_pretrained does

@@ -248,6 +248,10 @@ def check_property(key, value, pspec):
                         f"not {value!r}")
 
 
+# [inpainter] keys that are paths (sdinpaint's model, config, tokenizer).
+PATH_KEYS = ("model", "config", "tokenizer")
+
+
 class Inpainter:
     """The [inpainter] table, checked against its element's properties."""
 
@@ -264,10 +268,12 @@ class Inpainter:
         self.given = {k: v for k, v in data.items()
                       if k not in INPAINTER_KEYS}
         self.data = data
-        # model is a path: relative to the spec, like every path in it.
-        if "model" in self.given:
-            self.given["model"] = os.path.normpath(
-                os.path.join(spec_dir, self.given["model"]))
+        # model, config and tokenizer are paths: relative to the spec, like
+        # every path in it.
+        for key in PATH_KEYS:
+            if key in self.given:
+                self.given[key] = os.path.normpath(
+                    os.path.join(spec_dir, self.given[key]))
         self.elsewhere = {}  # key -> the other inpainter that has it
         for key, value in self.given.items():
             if key in self.props:
@@ -290,7 +296,8 @@ class Inpainter:
         if self.element == "sdinpaint":
             if not self.data.get("model"):
                 raise SpecError("[inpainter] sdinpaint needs 'model' (a "
-                                "diffusers folder; see docs/models.md)")
+                                "diffusers folder or a single-file "
+                                "checkpoint; see docs/models.md)")
             if width % 8 or height % 8:
                 raise SpecError("sdinpaint needs width and height that are "
                                 "multiples of 8")
@@ -312,8 +319,9 @@ class Inpainter:
         whatever the element; they stay so that earlier OUT folders resume.
         """
         record = dict(self.data)
-        if "model" in record:
-            record["model"] = self.given["model"]
+        for key in PATH_KEYS:
+            if key in record:
+                record[key] = self.given[key]
         for key, value in (("element", self.element),
                            *CV_DEFAULTS.items(),
                            ("timeout", self.timeout())):

@@ -52,7 +52,17 @@ struct Weights::Impl {
   struct Entry {
     std::shared_ptr<const io::TensorFile> file;
     const io::TensorEntry* info;
+    // rows [row_begin, row_begin + rows) of dim 0 (rows < 0: the whole
+    // tensor); a fused q/k/v projection read as one of its parts.
+    int64_t row_begin = 0;
+    int64_t rows = -1;
+    std::vector<int64_t> shape() const {
+      std::vector<int64_t> out = info->shape;
+      if (rows >= 0) out.at(0) = rows;
+      return out;
+    }
   };
+  std::string what;  // the component of a single file, for messages ("" else)
   std::vector<std::shared_ptr<const io::TensorFile>> files;
   std::map<std::string, Entry> entries;
   std::map<std::string, std::vector<std::string>> aliases;  // to -> from, in order
@@ -76,7 +86,7 @@ struct Weights::Impl {
   std::string describe() const {
     std::vector<std::string> paths;
     for (const auto& f : files) paths.push_back("'" + f->path() + "'");
-    return join(paths, ", ");
+    return join(paths, ", ") + (what.empty() ? "" : " (" + what + ")");
   }
 
   const std::pair<const std::string, Entry>& require(const std::string& name) const {
@@ -135,7 +145,7 @@ bool Weights::has(const std::string& name) const {
 
 std::vector<int64_t> Weights::shape(const std::string& name) const {
   if (!impl_) throw rip::Error("Weights::shape on weights that were never opened");
-  return impl_->require(name).second.info->shape;
+  return impl_->require(name).second.shape();
 }
 
 std::vector<std::string> Weights::names() const {
@@ -153,8 +163,9 @@ at::Tensor Weights::get(
   const io::TensorEntry& info = *entry.info;
   const std::string what = "tensor '" + stored_name + "' in '" + entry.file->path() + "'";
 
-  if (!expected_shape.empty() && at::IntArrayRef(info.shape) != expected_shape) {
-    throw rip::Error(what + " has shape " + io::shape_string(info.shape) +
+  const std::vector<int64_t> shape = entry.shape();
+  if (!expected_shape.empty() && at::IntArrayRef(shape) != expected_shape) {
+    throw rip::Error(what + " has shape " + io::shape_string(shape) +
         " but this model's config "
         "needs " +
         io::shape_string(expected_shape) +
@@ -192,6 +203,7 @@ at::Tensor Weights::get(
     view = at::empty(info.shape, options);
     if (!bytes.empty()) std::memcpy(view.data_ptr(), bytes.data(), bytes.size());
   }
+  if (entry.rows >= 0) view = view.narrow(0, entry.row_begin, entry.rows);
   return *stored == dtype ? view : view.to(dtype);
 }
 
@@ -218,6 +230,33 @@ std::vector<std::string> Weights::unused() const {
   std::lock_guard<std::mutex> lock(impl_->mutex);
   for (const auto& entry : impl_->entries) {
     if (!impl_->used.count(entry.first)) out.push_back(entry.first);
+  }
+  return out;
+}
+
+Weights Weights::select(
+    const Weights& source, const std::vector<Rename>& renames, const std::string& what) {
+  if (!source.impl_) throw rip::Error("Weights::select on weights that were never opened");
+  Weights out;
+  out.impl_ = std::make_shared<Impl>();
+  out.impl_->files = source.impl_->files;
+  out.impl_->what = what;
+  for (const Rename& r : renames) {
+    const auto& [stored_name, entry] = source.impl_->require(r.from);
+    Impl::Entry e = entry;
+    if (r.rows >= 0) {
+      const int64_t total = entry.info->shape.empty() ? 0 : entry.info->shape[0];
+      if (entry.rows >= 0 || r.row_begin < 0 || r.row_begin + r.rows > total) {
+        throw rip::Error("tensor '" + stored_name + "' in '" + entry.file->path() + "' has shape " +
+            io::shape_string(entry.info->shape) + ": it cannot hold rows " +
+            std::to_string(r.row_begin) + ".." + std::to_string(r.row_begin + r.rows) + " for '" +
+            r.to + "'");
+      }
+      e.row_begin = r.row_begin;
+      e.rows = r.rows;
+    }
+    if (!out.impl_->entries.emplace(r.to, e).second)
+      throw rip::Error("two tensors of '" + entry.file->path() + "' map to '" + r.to + "'");
   }
   return out;
 }

@@ -56,6 +56,18 @@ class Weights {
   // `from` when `to` is absent (several aliases of one name are tried in the
   // order added); reading it marks `from` as used.
   void add_alias(const std::string& to, const std::string& from);
+  // One component's tensors out of a file that holds several (a single-file
+  // checkpoint): each `to` reads the source's tensor `from`, or with rows >= 0
+  // rows [row_begin, row_begin + rows) of its first dimension (one of the
+  // q/k/v parts of a fused projection; still a view of the file). Only the
+  // renamed tensors are in the result; `what` names the component in messages.
+  struct Rename {
+    std::string to, from;
+    int64_t row_begin = 0;
+    int64_t rows = -1;
+  };
+  static Weights select(
+      const Weights& source, const std::vector<Rename>& renames, const std::string& what);
   std::string describe() const;  // the files, for messages
 
  private:

@@ -40,7 +40,7 @@ say() { printf '\n=== %s\n' "$*" >&2; }
 LOG="${MAKE_ALL_LOG:-$TMP/stdout.log}"  # the JSON summaries the commands print
 q() { "$@" >> "$LOG"; }
 
-rm -rf "$D/tiny-sd2" "$D/tiny-sd15" "$D/tiny-sd2-fp16" "$D/pickle" "$G"
+rm -rf "$D/tiny-sd2" "$D/tiny-sd15" "$D/tiny-sd2-fp16" "$D/pickle" "$D/single" "$G"
 mkdir -p "$G"
 
 say "tiny models"
@@ -48,6 +48,7 @@ q "$R" make-tiny-sd "$D/tiny-sd2" --seed 1 --family sd2
 q "$R" make-tiny-sd "$D/tiny-sd15" --seed 2 --family sd15
 q "$PY" "$S/make_fp16_variant.py" "$D/tiny-sd2" "$D/tiny-sd2-fp16"
 q "$PY" "$S/make_pickle_checkpoints.py" "$D"   # pickle/: .bin folder, legacy, hostile
+q "$PY" "$S/make_single_files.py" "$D"        # single/: original-layout single files
 
 say "test images"
 q "$R" make-test-images "$G" --size 64 --seed 0                 # image.png, mask.png (64x64)
@@ -132,7 +133,7 @@ for pair in EulerAncestralDiscreteScheduler:euler_a DPMSolverMultistepScheduler:
 done
 
 say "manifest"
-(cd "$D" && find tiny-sd2 tiny-sd15 tiny-sd2-fp16 pickle goldens -type f | LC_ALL=C sort |
+(cd "$D" && find tiny-sd2 tiny-sd15 tiny-sd2-fp16 pickle single goldens -type f | LC_ALL=C sort |
   while read -r f; do printf '%s  %10d  %s\n' "$(sha256sum "$f" | cut -c1-64)" "$(stat -c %s "$f")" "$f"; done) \
   > "$D/MANIFEST.txt"   # sha256  bytes  path
 du -sh "$D" >&2

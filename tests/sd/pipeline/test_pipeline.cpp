@@ -222,6 +222,37 @@ TEST_F(Pipeline, BinFolderGivesTheSafetensorsFolderImage) {
   EXPECT_EQ(cv::norm(from_bin, from_safetensors, cv::NORM_INF), 0);
 }
 
+TEST_F(Pipeline, SingleFilesGiveTheFolderImage) {
+  // diffusers' converter wrote tiny-sd2 as original single files (halved:
+  // tiny-sd2-fp16's values). With the folder's configs (the tiny model's head
+  // counts cannot be inferred), the image is the folder's to the byte.
+  const cv::Mat folder = pipeline(data_dir() / "tiny-sd2-fp16")->inpaint(image_, mask_, s_);
+  for (const char* name : {"tiny-sd2.fp16.safetensors", "tiny-sd2-openclip.fp16.ckpt"}) {
+    SCOPED_TRACE(name);
+    PipelineOptions o;
+    o.model_dir = data_dir() / "single" / name;
+    o.config_dir = data_dir() / "tiny-sd2-fp16";
+    const cv::Mat single = InpaintPipeline::load(o)->inpaint(image_, mask_, s_);
+    ASSERT_EQ(single.size(), folder.size());
+    EXPECT_EQ(cv::norm(single, folder, cv::NORM_INF), 0);
+  }
+}
+
+TEST_F(Pipeline, SingleFileMatchesDiffusersFromSingleFile) {
+  // diffusers' StableDiffusionInpaintPipeline.from_single_file on the same
+  // file and config folder (no paste-back: its raw output), <= 1/255 like
+  // every whole-pipeline comparison.
+  PipelineOptions o;
+  o.model_dir = data_dir() / "single" / "tiny-sd2.fp16.safetensors";
+  o.config_dir = data_dir() / "tiny-sd2-fp16";
+  s_.paste_back = false;
+  const cv::Mat ours = InpaintPipeline::load(o)->inpaint(image_, mask_, s_);
+  const cv::Mat theirs =
+      rip::io::load_rgb_image((g_ / "single_tiny-sd2_from_single_file.png").string());
+  ASSERT_EQ(ours.size(), theirs.size());
+  EXPECT_LE(cv::norm(ours, theirs, cv::NORM_INF), 1);
+}
+
 std::string error_of(const std::function<void()>& fn) {
   try {
     fn();
@@ -260,6 +291,20 @@ TEST_F(Pipeline, ClearErrors) {
       error_of([&] { p->inpaint(odd, odd_mask, s_); }).find("multiples of 8"), std::string::npos);
   s_.scheduler = "lms";
   EXPECT_FALSE(error_of([&] { p->inpaint(image_, mask_, s_); }).empty());
+
+  // Single files: no tokenizer, head counts that cannot be told, configs
+  // that are not there.
+  o = PipelineOptions();
+  o.model_dir = data_dir() / "single" / "tiny-sd2.fp16.safetensors";
+  std::string e = error_of([&] { InpaintPipeline::load(o); });
+  EXPECT_NE(e.find("holds no tokenizer: set tokenizer"), std::string::npos) << e;
+  o.tokenizer_dir = data_dir() / "tiny-sd2";
+  e = error_of([&] { InpaintPipeline::load(o); });
+  EXPECT_NE(e.find("cannot tell the attention head count"), std::string::npos) << e;
+  EXPECT_NE(e.find("set config"), std::string::npos) << e;
+  o.config_dir = data_dir() / "goldens";
+  e = error_of([&] { InpaintPipeline::load(o); });
+  EXPECT_NE(e.find("has no text_encoder/config.json"), std::string::npos) << e;
 }
 
 TEST_F(Pipeline, TruncatedWeightsNameTheFile) {

@@ -62,9 +62,12 @@ void require_false(const io::ConfigReader& r, const std::string& key) {
 }  // namespace
 
 UNetConfig UNetConfig::load(const std::filesystem::path& config_json) {
-  const io::ConfigReader r = io::ConfigReader::open(config_json);
+  return from(io::ConfigReader::open(config_json));
+}
+
+UNetConfig UNetConfig::from(const io::ConfigReader& r) {
   UNetConfig c;
-  c.source = config_json;
+  c.source = r.path;
   c.in_channels = r.get_int("in_channels", 4);
   c.out_channels = r.get_int("out_channels", 4);
   c.sample_size = r.has("sample_size") && r.json.at("sample_size").is_number_integer()
@@ -168,9 +171,12 @@ UNetConfig UNetConfig::load(const std::filesystem::path& config_json) {
 }
 
 VaeConfig VaeConfig::load(const std::filesystem::path& config_json) {
-  const io::ConfigReader r = io::ConfigReader::open(config_json);
+  return from(io::ConfigReader::open(config_json));
+}
+
+VaeConfig VaeConfig::from(const io::ConfigReader& r) {
   VaeConfig c;
-  c.source = config_json;
+  c.source = r.path;
   c.in_channels = r.get_int("in_channels", 3);
   c.out_channels = r.get_int("out_channels", 3);
   c.down_block_types = r.get_string_list("down_block_types", {"DownEncoderBlock2D"});

@@ -18,6 +18,10 @@
 
 #include "rip/sd/weights.h"
 
+namespace rip::io {
+struct ConfigReader;
+}  // namespace rip::io
+
 namespace rip::sd {
 
 struct UNetConfig {
@@ -54,6 +58,8 @@ struct UNetConfig {
   // addition embeddings, dual cross-attention, other block types...) give
   // rip::Error naming the file and the key.
   static UNetConfig load(const std::filesystem::path& config_json);
+  // The same from keys already read (a single file's inferred config).
+  static UNetConfig from(const io::ConfigReader& reader);
   int time_embed_dim() const { return block_out_channels.at(0) * 4; }
 };
 

@@ -20,6 +20,10 @@
 
 #include "rip/sd/weights.h"
 
+namespace rip::io {
+struct ConfigReader;
+}  // namespace rip::io
+
 namespace rip::sd {
 
 struct VaeConfig {
@@ -41,6 +45,7 @@ struct VaeConfig {
   bool mid_block_add_attention = true;
 
   static VaeConfig load(const std::filesystem::path& config_json);
+  static VaeConfig from(const io::ConfigReader& reader);
   // Pixels per latent: 2 ** (len(block_out_channels) - 1), diffusers'
   // vae_scale_factor.
   int downscale_factor() const { return 1 << (block_out_channels.size() - 1); }

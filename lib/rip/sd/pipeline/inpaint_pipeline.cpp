@@ -17,9 +17,11 @@
 #include <cstdlib>
 #include <map>
 #include <mutex>
+#include <optional>
 
 #include "rip/error.h"
 #include "rip/io/json_file.h"
+#include "rip/sd/single_file.h"
 #include "rip/sd/weights.h"
 #include "rip/sd/models/unet.h"
 #include "rip/sd/models/vae.h"
@@ -88,12 +90,109 @@ void require_file(const fs::path& path, const std::string& what) {
         "the whole diffusers folder (docs/models.md)");
 }
 
+// The tokenizer folder of a single file: tokenizer_dir (itself or its
+// tokenizer/), else config_dir's tokenizer/.
+fs::path single_file_tokenizer(const PipelineOptions& o) {
+  if (!o.tokenizer_dir.empty()) {
+    if (fs::exists(o.tokenizer_dir / "vocab.json")) return o.tokenizer_dir;
+    if (fs::exists(o.tokenizer_dir / "tokenizer" / "vocab.json"))
+      return o.tokenizer_dir / "tokenizer";
+    throw Error("tokenizer folder '" + o.tokenizer_dir.string() +
+        "' has no vocab.json (nor tokenizer/vocab.json): give the tokenizer/ folder of the "
+        "model's diffusers repository (vocab.json, merges.txt)");
+  }
+  if (!o.config_dir.empty()) return o.config_dir / "tokenizer";
+  throw Error("'" + o.model_dir.string() +
+      "' is a single-file checkpoint, which holds no tokenizer: set tokenizer to a folder "
+      "with vocab.json and merges.txt (the tokenizer/ folder of "
+      "stabilityai/stable-diffusion-2-inpainting or runwayml/stable-diffusion-inpainting, "
+      "1.6 MB), or config to a diffusers folder of the same model (docs/models.md)");
+}
+
+// A component's config for a single file: config_dir's config.json, else the
+// one inferred from the file.
+io::ConfigReader single_file_config(const PipelineOptions& o, const nlohmann::json& inferred,
+    const std::string& component, const std::string& what) {
+  if (!o.config_dir.empty()) {
+    const fs::path file = o.config_dir / component / "config.json";
+    if (!fs::exists(file))
+      throw Error("config folder '" + o.config_dir.string() + "' has no " + component +
+          "/config.json: give a diffusers folder of the same architecture");
+    return io::ConfigReader::open(file);
+  }
+  if (inferred.contains("num_attention_heads_unknown"))
+    throw Error("cannot tell the attention head count of the " + what + " in '" +
+        o.model_dir.string() +
+        "' (neither Stable Diffusion 1.x- nor 2-sized): set config to a diffusers folder of "
+        "the same architecture, whose config.json files are used");
+  return io::ConfigReader{o.model_dir.string() + " (" + component + ", inferred)", inferred};
+}
+
+std::shared_ptr<Models> load_single_file_models(
+    const PipelineOptions& o, at::ScalarType dtype, at::Device device) {
+  if (!o.config_dir.empty() && !fs::is_directory(o.config_dir))
+    throw Error("config folder '" + o.config_dir.string() + "' does not exist");
+  const fs::path tokenizer = single_file_tokenizer(o);
+  int text_layers = -1;
+  std::optional<ClipTextConfig> text_config;
+  if (!o.config_dir.empty()) {
+    text_config = ClipTextConfig::from(
+        single_file_config(o, nlohmann::json::object(), "text_encoder", "text encoder"));
+    text_layers = text_config->num_hidden_layers;
+  }
+  const SingleFile file = open_single_file(o.model_dir, text_layers);
+  if (!text_config)
+    text_config = ClipTextConfig::from(
+        single_file_config(o, file.text_encoder_config, "text_encoder", "text encoder"));
+
+  auto m = std::make_shared<Models>();
+  m->dir = o.model_dir;
+  m->device = device;
+  m->dtype = dtype;
+  m->tokenizer = std::make_unique<ClipTokenizer>(ClipTokenizer::load(tokenizer));
+  m->text_encoder = std::make_unique<ClipTextModel>(*text_config, file.text_encoder, dtype, device);
+  m->unet = std::make_unique<UNet2DConditionModel>(
+      UNetConfig::from(single_file_config(o, file.unet_config, "unet", "UNet")), file.unet, dtype,
+      device);
+  m->vae = std::make_unique<AutoencoderKL>(
+      VaeConfig::from(single_file_config(o, file.vae_config, "vae", "VAE")), file.vae, dtype,
+      device);
+  if (!o.config_dir.empty()) {
+    const fs::path sched = o.config_dir / "scheduler" / "scheduler_config.json";
+    require_file(sched, "the scheduler settings");
+    m->scheduler_config = SchedulerConfig::load(sched);
+  } else {
+    // stabilityai/stable-diffusion-2-inpainting's and runwayml's scheduler:
+    // PNDM as the original ldm sampler configs describe it.
+    m->scheduler_config = SchedulerConfig::from_json(
+        nlohmann::json{{"_class_name", "PNDMScheduler"}, {"beta_end", 0.012},
+            {"beta_schedule", "scaled_linear"}, {"beta_start", 0.00085}, {"clip_sample", false},
+            {"num_train_timesteps", 1000}, {"prediction_type", "epsilon"},
+            {"set_alpha_to_one", false}, {"skip_prk_steps", true}, {"steps_offset", 1},
+            {"trained_betas", nullptr}},
+        "the single-file default scheduler (PNDM)");
+  }
+  m->vae_scale_factor = 1 << (m->vae->config().block_out_channels.size() - 1);
+  if (m->unet->config().in_channels != 9)
+    throw Error("the UNet in '" + o.model_dir.string() + "' takes " +
+        std::to_string(m->unet->config().in_channels) +
+        " input channels; sdinpaint needs an inpainting checkpoint (9 channels: latents, mask, "
+        "masked-image latents), e.g. 512-inpainting-ema.safetensors");
+  return m;
+}
+
 std::shared_ptr<Models> load_models(const PipelineOptions& options) {
   const fs::path dir = options.model_dir;
   if (dir.empty())
     throw Error(
         "no model folder given: set model to a diffusers folder "
         "such as stable-diffusion-2-inpainting (docs/models.md)");
+  if (is_single_file(dir)) {
+    const at::ScalarType dtype = parse_dtype(options.dtype);
+    const at::Device device = parse_device(options.device);
+    check_device(options.device, options.dtype);
+    return load_single_file_models(options, dtype, device);
+  }
   if (!fs::is_directory(dir)) throw Error("model folder '" + dir.string() + "' does not exist");
   require_file(dir / "model_index.json", "the pipeline description");
   const at::ScalarType dtype = parse_dtype(options.dtype);
@@ -146,7 +245,8 @@ std::shared_ptr<Models> shared_models(const PipelineOptions& options) {
   std::error_code ec;
   fs::path canonical = fs::weakly_canonical(options.model_dir, ec);
   const std::string key = (ec ? options.model_dir : canonical).string() + "|" + options.device +
-      "|" + options.dtype + "|" + options.variant;
+      "|" + options.dtype + "|" + options.variant + "|" + options.config_dir.string() + "|" +
+      options.tokenizer_dir.string();
   std::lock_guard<std::mutex> guard(registry_mutex);
   if (auto existing = registry[key].lock()) return existing;
   auto models = load_models(options);

@@ -28,9 +28,18 @@ struct InpaintSettings {
 };
 
 struct PipelineOptions {
-  std::filesystem::path model_dir;  // the diffusers folder (model_index.json)
-  std::string device = "cpu";       // "cpu", "cuda", "cuda:N"
-  std::string dtype = "fp32";       // "fp32", "fp16", "bf16"
+  // A diffusers folder (model_index.json), or a single-file original
+  // checkpoint (.safetensors, .ckpt: rip/sd/single_file.h).
+  std::filesystem::path model_dir;
+  // For a single file: a diffusers folder of the same architecture whose
+  // config.json files, tokenizer/ and scheduler/ are used instead of the
+  // ones inferred (diffusers' from_single_file(config=...)). "" = infer.
+  std::filesystem::path config_dir;
+  // For a single file, which has no tokenizer: a folder with vocab.json and
+  // merges.txt, or a diffusers folder with tokenizer/. "" = config_dir's.
+  std::filesystem::path tokenizer_dir;
+  std::string device = "cpu";  // "cpu", "cuda", "cuda:N"
+  std::string dtype = "fp32";  // "fp32", "fp16", "bf16"
   // Weight file variant: "auto" reads "<name>.fp16.safetensors" for fp16/bf16
   // when present (smaller), else the plain file; "" or "fp16" force one.
   std::string variant = "auto";

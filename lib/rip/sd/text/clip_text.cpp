@@ -15,7 +15,10 @@
 namespace rip::sd {
 
 ClipTextConfig ClipTextConfig::load(const std::filesystem::path& config_json) {
-  const io::ConfigReader r = io::ConfigReader::open(config_json);
+  return from(io::ConfigReader::open(config_json));
+}
+
+ClipTextConfig ClipTextConfig::from(const io::ConfigReader& r) {
   ClipTextConfig c;
   c.hidden_size = r.require_int("hidden_size");
   c.intermediate_size = r.require_int("intermediate_size");
@@ -31,7 +34,7 @@ ClipTextConfig ClipTextConfig::load(const std::filesystem::path& config_json) {
 
   auto positive = [&](const char* key, int value) {
     if (value <= 0)
-      throw rip::Error("'" + config_json.string() + "': \"" + std::string(key) + "\" is " +
+      throw rip::Error("'" + r.path.string() + "': \"" + std::string(key) + "\" is " +
           std::to_string(value) + "; it must be positive");
   };
   positive("hidden_size", c.hidden_size);
@@ -41,11 +44,10 @@ ClipTextConfig ClipTextConfig::load(const std::filesystem::path& config_json) {
   positive("max_position_embeddings", c.max_position_embeddings);
   positive("vocab_size", c.vocab_size);
   if (c.hidden_size % c.num_attention_heads != 0)
-    throw rip::Error("'" + config_json.string() + "': hidden_size " +
-        std::to_string(c.hidden_size) + " is not divisible by num_attention_heads " +
-        std::to_string(c.num_attention_heads));
+    throw rip::Error("'" + r.path.string() + "': hidden_size " + std::to_string(c.hidden_size) +
+        " is not divisible by num_attention_heads " + std::to_string(c.num_attention_heads));
   if (c.hidden_act != "gelu" && c.hidden_act != "quick_gelu")
-    throw rip::Error("'" + config_json.string() + "': hidden_act \"" + c.hidden_act +
+    throw rip::Error("'" + r.path.string() + "': hidden_act \"" + c.hidden_act +
         "\" is not supported; Stable Diffusion's CLIP text encoders use \"gelu\" "
         "(SD2) or \"quick_gelu\" (SD1.x)");
   return c;

@@ -17,6 +17,10 @@
 
 #include "rip/sd/weights.h"
 
+namespace rip::io {
+struct ConfigReader;
+}  // namespace rip::io
+
 namespace rip::sd {
 
 struct ClipTextConfig {
@@ -34,6 +38,7 @@ struct ClipTextConfig {
 
   // text_encoder/config.json; rip::Error naming the file and the key.
   static ClipTextConfig load(const std::filesystem::path& config_json);
+  static ClipTextConfig from(const io::ConfigReader& reader);
 };
 
 struct ClipTextOutput {
