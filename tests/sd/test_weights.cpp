@@ -378,6 +378,28 @@ TEST(SingleFile, PartsHaveTheFolderTensorsUnderDiffusersNames) {
   }
 }
 
+TEST(SingleFile, Sd15PartsHaveTheFolderTensorsRounded) {
+  // tiny-sd15 (convolutional projections) converted with --half: the
+  // folder's fp32 values rounded to fp16, under the folder's names.
+  const fs::path folder = sd_data() / "tiny-sd15";
+  const SingleFile f = open_single_file(sd_data() / "single" / "tiny-sd15.fp16.ckpt");
+  EXPECT_FALSE(f.openclip);
+  EXPECT_EQ(f.unet_config["use_linear_projection"], false);
+  const std::pair<const Weights*, Weights> parts[] = {
+      {&f.unet, Weights::open(folder / "unet", kBase)},
+      {&f.vae, Weights::open(folder / "vae", kBase)},
+      {&f.text_encoder, Weights::open(folder / "text_encoder", "model")}};
+  for (const auto& [mine, theirs] : parts) {
+    ASSERT_EQ(mine->names(), theirs.names()) << mine->describe();
+    for (const auto& n : theirs.names()) {
+      SCOPED_TRACE(n);
+      const at::Tensor a = mine->get(n, at::kHalf), b = theirs.get(n, at::kFloat).to(at::kHalf);
+      ASSERT_EQ(a.numel(), b.numel());
+      EXPECT_TRUE(a.reshape(-1).equal(b.reshape(-1)));
+    }
+  }
+}
+
 TEST(SingleFile, ConfigsAreInferredFromTheTensors) {
   const nlohmann::json unet = io::read_json(sd_data() / "tiny-sd2" / "unet" / "config.json");
   const nlohmann::json vae = io::read_json(sd_data() / "tiny-sd2" / "vae" / "config.json");

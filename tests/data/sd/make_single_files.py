@@ -16,6 +16,9 @@ reference converter, diffusers' scripts/convert_diffusers_to_original_stable_dif
                               functions as its __main__ does for a v2 model, saved as its
                               __main__ saves a .ckpt: torch.save({"state_dict": sd}).
 
+  tiny-sd15.fp16.ckpt         the script on D/tiny-sd15 (SD 1.5-shaped: convolutional
+                              projections, CLIP-L text encoder), --half, saved as a .ckpt.
+
 --half rounds to float16 exactly as tiny-sd2-fp16's weights (make_fp16_variant.py checks
 .half()), so both files hold tiny-sd2-fp16's values.
 
@@ -24,7 +27,8 @@ Then diffusers' own single-file loader on the .safetensors file, as a user calls
                                                          torch_dtype=torch.float32)
   pipe(prompt="", image=goldens/image.png, mask_image=goldens/mask.png,
        num_inference_steps=3, generator=torch.Generator().manual_seed(7))
-saved as goldens/single_tiny-sd2_from_single_file.png. (from_single_file cannot read the
+saved as goldens/single_tiny-sd2_from_single_file.png, and the same for tiny-sd15.fp16.ckpt
+with config=D/tiny-sd15 (goldens/single_tiny-sd15_from_single_file.png). (from_single_file cannot read the
 tiny OpenCLIP .ckpt: without a text_projection tensor it splits in_proj as 1024 wide, SD 2's
 width, not the tiny model's 32.) Prints a JSON report of the keys.
 
@@ -56,6 +60,10 @@ def main():
     subprocess.run([sys.executable, SCRIPT, "--model_path", model, "--checkpoint_path", st,
                     "--half", "--use_safetensors"], check=True, stdout=subprocess.DEVNULL)
 
+    sd15 = os.path.join(out, "tiny-sd15.fp16.ckpt")
+    subprocess.run([sys.executable, SCRIPT, "--model_path", os.path.join(d, "tiny-sd15"),
+                    "--checkpoint_path", sd15, "--half"], check=True, stdout=subprocess.DEVNULL)
+
     spec = importlib.util.spec_from_file_location("convert", SCRIPT)
     conv = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(conv)  # defines the maps; __main__ does not run
@@ -71,7 +79,7 @@ def main():
     torch.save({"state_dict": sd}, ckpt)
 
     report = {}
-    for path in (st, ckpt):
+    for path in (st, ckpt, sd15):
         keys = load_file(path) if path.endswith(".safetensors") else torch.load(path)["state_dict"]
         report[os.path.basename(path)] = {
             "tensors": len(keys),
@@ -80,15 +88,20 @@ def main():
     from diffusers import StableDiffusionInpaintPipeline
     from diffusers.utils import load_image
     g = os.path.join(d, "goldens")
-    pipe = StableDiffusionInpaintPipeline.from_single_file(
-        st, config=os.path.join(d, "tiny-sd2-fp16"), safety_checker=None,
-        requires_safety_checker=False, torch_dtype=torch.float32)
-    pipe.set_progress_bar_config(disable=True)
-    image = pipe(prompt="", image=load_image(os.path.join(g, "image.png")),
-                 mask_image=load_image(os.path.join(g, "mask.png")), num_inference_steps=3,
-                 generator=torch.Generator().manual_seed(7)).images[0]
-    image.save(os.path.join(g, "single_tiny-sd2_from_single_file.png"))
-    report["from_single_file"] = {"text_layers": pipe.text_encoder.config.num_hidden_layers}
+    report["from_single_file"] = {}
+    for path, config, golden in ((st, "tiny-sd2-fp16", "single_tiny-sd2_from_single_file.png"),
+                                 (sd15, "tiny-sd15", "single_tiny-sd15_from_single_file.png")):
+        pipe = StableDiffusionInpaintPipeline.from_single_file(
+            path, config=os.path.join(d, config), safety_checker=None,
+            requires_safety_checker=False, torch_dtype=torch.float32)
+        pipe.set_progress_bar_config(disable=True)
+        image = pipe(prompt="", image=load_image(os.path.join(g, "image.png")),
+                     mask_image=load_image(os.path.join(g, "mask.png")), num_inference_steps=3,
+                     generator=torch.Generator().manual_seed(7)).images[0]
+        image.save(os.path.join(g, golden))
+        report["from_single_file"][golden] = {
+            "scheduler": type(pipe.scheduler).__name__,
+            "text_layers": pipe.text_encoder.config.num_hidden_layers}
     print(json.dumps(report, indent=1))
 
 

@@ -14,7 +14,9 @@
 #include <ATen/Parallel.h>
 
 #include <filesystem>
+#include <functional>
 #include <string>
+#include <tuple>
 
 #include <gtest/gtest.h>
 #include <opencv2/imgcodecs.hpp>
@@ -238,19 +240,25 @@ TEST_F(Pipeline, SingleFilesGiveTheFolderImage) {
   }
 }
 
-TEST_F(Pipeline, SingleFileMatchesDiffusersFromSingleFile) {
+TEST_F(Pipeline, SingleFilesMatchDiffusersFromSingleFile) {
   // diffusers' StableDiffusionInpaintPipeline.from_single_file on the same
   // file and config folder (no paste-back: its raw output), <= 1/255 like
-  // every whole-pipeline comparison.
-  PipelineOptions o;
-  o.model_dir = data_dir() / "single" / "tiny-sd2.fp16.safetensors";
-  o.config_dir = data_dir() / "tiny-sd2-fp16";
+  // every whole-pipeline comparison. SD 2 (PNDM) and SD 1.5 (convolutional
+  // projections, DDIM from the tiny folder).
   s_.paste_back = false;
-  const cv::Mat ours = InpaintPipeline::load(o)->inpaint(image_, mask_, s_);
-  const cv::Mat theirs =
-      rip::io::load_rgb_image((g_ / "single_tiny-sd2_from_single_file.png").string());
-  ASSERT_EQ(ours.size(), theirs.size());
-  EXPECT_LE(cv::norm(ours, theirs, cv::NORM_INF), 1);
+  for (const auto& [file, config, golden] :
+      {std::tuple<const char*, const char*, const char*>{
+           "tiny-sd2.fp16.safetensors", "tiny-sd2-fp16", "single_tiny-sd2_from_single_file.png"},
+          {"tiny-sd15.fp16.ckpt", "tiny-sd15", "single_tiny-sd15_from_single_file.png"}}) {
+    SCOPED_TRACE(file);
+    PipelineOptions o;
+    o.model_dir = data_dir() / "single" / file;
+    o.config_dir = data_dir() / config;
+    const cv::Mat ours = InpaintPipeline::load(o)->inpaint(image_, mask_, s_);
+    const cv::Mat theirs = rip::io::load_rgb_image((g_ / golden).string());
+    ASSERT_EQ(ours.size(), theirs.size());
+    EXPECT_LE(cv::norm(ours, theirs, cv::NORM_INF), 1);
+  }
 }
 
 std::string error_of(const std::function<void()>& fn) {
