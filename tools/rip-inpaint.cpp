@@ -35,6 +35,7 @@ void usage(FILE* out) {
   std::fputs(
       "usage: rip-inpaint --model DIR|FILE --image IN --mask MASK --out OUT\n"
       "         [--config DIR] [--tokenizer DIR]\n"
+      "         [--prediction-type epsilon|v-prediction|sample]\n"
       "         [--prompt P] [--negative-prompt P] [--steps N] [--guidance G]\n"
       "         [--strength S] [--seed S] [--scheduler "
       "model|pndm|ddim|euler-ancestral|dpm-solver++]\n"
@@ -99,6 +100,11 @@ int main(int argc, char** argv) {
       options.config_dir = value();
     } else if (a == "--tokenizer") {
       options.tokenizer_dir = value();
+    } else if (a == "--prediction-type") {
+      // The element's nick v-prediction is diffusers' v_prediction.
+      options.prediction_type = value();
+      if (options.prediction_type == "v-prediction") options.prediction_type = "v_prediction";
+      if (options.prediction_type == "model") options.prediction_type = "";
     } else if (a == "--image") {
       image_path = value();
     } else if (a == "--mask") {

@@ -104,12 +104,37 @@ GType gst_rip_sd_dtype_get_type(void) {
   return type;
 }
 
+GType gst_rip_sd_prediction_type_get_type(void) {
+  static gsize type = 0;
+  if (g_once_init_enter(&type)) {
+    static const GEnumValue values[] = {
+        {GST_RIP_SD_PREDICTION_MODEL, "The scheduler config's prediction_type", "model"},
+        {GST_RIP_SD_PREDICTION_EPSILON, "The noise (SD 1.x, SD 2 inpainting)", "epsilon"},
+        {GST_RIP_SD_PREDICTION_V, "The velocity (SD 2 768-v models)", "v-prediction"},
+        {GST_RIP_SD_PREDICTION_SAMPLE, "The denoised sample", "sample"},
+        {0, nullptr, nullptr},
+    };
+    g_once_init_leave(&type, register_enum("GstRipSdPredictionType", values));
+  }
+  return type;
+}
+
 const gchar* gst_rip_enum_nick(GType type, gint value) {
   GEnumClass* klass = static_cast<GEnumClass*>(g_type_class_ref(type));
   const GEnumValue* v = g_enum_get_value(klass, value);
   const gchar* nick = v ? v->value_nick : nullptr;
   g_type_class_unref(klass);  // registered static types keep their class
   return nick;
+}
+
+const char* rip_sd_prediction_type_name(GstRipSdPredictionType type) {
+  switch (type) {
+    case GST_RIP_SD_PREDICTION_MODEL: return "";
+    case GST_RIP_SD_PREDICTION_EPSILON: return "epsilon";
+    case GST_RIP_SD_PREDICTION_V: return "v_prediction";
+    case GST_RIP_SD_PREDICTION_SAMPLE: return "sample";
+  }
+  return "";
 }
 
 const char* rip_sd_scheduler_name(GstRipSdScheduler scheduler) {

@@ -45,6 +45,18 @@ typedef enum {
 #define GST_TYPE_RIP_SD_DTYPE (gst_rip_sd_dtype_get_type())
 GType gst_rip_sd_dtype_get_type(void);
 
+// sdinpaint prediction-type: model (the scheduler config's), epsilon,
+// v-prediction, sample; rip_sd_prediction_type_name() gives the pipeline's
+// name ("" for model, "v_prediction" for v-prediction).
+typedef enum {
+  GST_RIP_SD_PREDICTION_MODEL,
+  GST_RIP_SD_PREDICTION_EPSILON,
+  GST_RIP_SD_PREDICTION_V,
+  GST_RIP_SD_PREDICTION_SAMPLE,
+} GstRipSdPredictionType;
+#define GST_TYPE_RIP_SD_PREDICTION_TYPE (gst_rip_sd_prediction_type_get_type())
+GType gst_rip_sd_prediction_type_get_type(void);
+
 // The nick of value in enum type (NULL when the value is not in it).
 const gchar* gst_rip_enum_nick(GType type, gint value);
 
@@ -52,3 +64,4 @@ G_END_DECLS
 
 // The scheduler name the sd pipeline takes: "" (the model's own) or a nick.
 const char* rip_sd_scheduler_name(GstRipSdScheduler scheduler);
+const char* rip_sd_prediction_type_name(GstRipSdPredictionType type);

@@ -94,14 +94,16 @@ enum {
   PROP_THREADS,
   PROP_CONFIG,
   PROP_TOKENIZER,
+  PROP_PREDICTION_TYPE,
 };
 
 namespace {
 
 struct Settings {
   std::string model;
-  std::string config;                // single files: a diffusers folder for the configs
-  std::string tokenizer;             // single files: the tokenizer folder
+  std::string config;     // single files: a diffusers folder for the configs
+  std::string tokenizer;  // single files: the tokenizer folder
+  GstRipSdPredictionType prediction_type = GST_RIP_SD_PREDICTION_MODEL;
   rip::sd::InpaintSettings inpaint;  // inpaint.scheduler follows scheduler
   GstRipSdScheduler scheduler = DEFAULT_SCHEDULER;
   std::string device = DEFAULT_DEVICE;
@@ -163,6 +165,9 @@ static void gst_sd_inpaint_set_property(
     case PROP_THREADS: s.threads = g_value_get_uint(value); break;
     case PROP_CONFIG: set_string(s.config, value); break;
     case PROP_TOKENIZER: set_string(s.tokenizer, value); break;
+    case PROP_PREDICTION_TYPE:
+      s.prediction_type = static_cast<GstRipSdPredictionType>(g_value_get_enum(value));
+      break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
   }
   GST_OBJECT_UNLOCK(self);
@@ -189,6 +194,7 @@ static void gst_sd_inpaint_get_property(
     case PROP_THREADS: g_value_set_uint(value, s.threads); break;
     case PROP_CONFIG: g_value_set_string(value, str(s.config)); break;
     case PROP_TOKENIZER: g_value_set_string(value, str(s.tokenizer)); break;
+    case PROP_PREDICTION_TYPE: g_value_set_enum(value, s.prediction_type); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
   }
   GST_OBJECT_UNLOCK(self);
@@ -206,6 +212,7 @@ static gboolean gst_sd_inpaint_start(GstBaseTransform* trans) {
   options.model_dir = s.model;
   options.config_dir = s.config;
   options.tokenizer_dir = s.tokenizer;
+  options.prediction_type = rip_sd_prediction_type_name(s.prediction_type);
   options.device = s.device;
   options.dtype = gst_rip_enum_nick(GST_TYPE_RIP_SD_DTYPE, s.dtype);
   // A UNet step frees and reallocates hundreds of MB: keep them in the
@@ -331,6 +338,12 @@ static void gst_sd_inpaint_class_init(GstSdInpaintClass* klass) {
           "vocab.json and merges.txt, or a diffusers folder with tokenizer/ "
           "(unset: config's)",
           NULL, rw));
+  g_object_class_install_property(gobject_class, PROP_PREDICTION_TYPE,
+      g_param_spec_enum("prediction-type", "Prediction type",
+          "What the UNet predicts, for files that cannot tell: model (the "
+          "scheduler config's; epsilon for single files), epsilon, v-prediction, sample",
+          GST_TYPE_RIP_SD_PREDICTION_TYPE, GST_RIP_SD_PREDICTION_MODEL, rw));
+  gst_type_mark_as_plugin_api(GST_TYPE_RIP_SD_PREDICTION_TYPE, (GstPluginAPIFlags) 0);
   g_object_class_install_property(gobject_class, PROP_PROMPT,
       g_param_spec_string("prompt", "Prompt", "Text prompt (the reference study: empty)", "", rw));
   g_object_class_install_property(gobject_class, PROP_NEGATIVE_PROMPT,

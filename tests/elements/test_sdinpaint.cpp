@@ -93,6 +93,7 @@ GST_START_TEST(test_scheduler_and_dtype_are_enums) {
   fail_unless(
       enum_nicks("sdinpaint", "scheduler") == "model, pndm, ddim, euler-ancestral, dpm-solver++");
   fail_unless(enum_nicks("sdinpaint", "dtype") == "fp32, fp16, bf16");
+  fail_unless(enum_nicks("sdinpaint", "prediction-type") == "model, epsilon, v-prediction, sample");
   std::string e = parse_error("sdinpaint scheduler=plms ! fakesink");
   fail_unless(
       contains(e, "could not set property \"scheduler\"") && contains(e, "plms"), "%s", e.c_str());

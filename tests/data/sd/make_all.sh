@@ -48,12 +48,15 @@ q "$R" make-tiny-sd "$D/tiny-sd2" --seed 1 --family sd2
 q "$R" make-tiny-sd "$D/tiny-sd15" --seed 2 --family sd15
 q "$PY" "$S/make_fp16_variant.py" "$D/tiny-sd2" "$D/tiny-sd2-fp16"
 q "$PY" "$S/make_pickle_checkpoints.py" "$D"   # pickle/: .bin folder, legacy, hostile
-q "$PY" "$S/make_single_files.py" "$D"        # single/: original-layout single files
 
 say "test images"
 q "$R" make-test-images "$G" --size 64 --seed 0                 # image.png, mask.png (64x64)
 q "$R" make-test-images "$TMP/img96" --size 96 --seed 0
 q "$PY" "$S/make_nonsquare_images.py" "$TMP/img96" "$G"       # image_w96h64.png, mask_w96h64.png
+
+say "single files, prediction type"
+q "$PY" "$S/make_single_files.py" "$D"          # single/ and their from_single_file images
+q "$PY" "$S/make_v_prediction_golden.py" "$D"   # goldens/inpaint_sd2_v_prediction.png
 
 # scheduler_config.json as in the real stabilityai/stable-diffusion-2-inpainting repo:
 # same values as tiny-sd2's, but (like every pre-0.19 diffusers config) no timestep_spacing key.

@@ -214,6 +214,15 @@ TEST_F(Pipeline, Bf16AndFp16VariantRunOnCpu) {
   EXPECT_LT(cv::mean(d.reshape(1))[0], 20.0);
 }
 
+std::string error_of(const std::function<void()>& fn) {
+  try {
+    fn();
+  } catch (const rip::Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
 TEST_F(Pipeline, BinFolderGivesTheSafetensorsFolderImage) {
   // pickle/tiny-sd2-bin is tiny-sd2-fp16 saved by diffusers with
   // safe_serialization=False (PyTorch .bin pickles): the same weights, so
@@ -240,6 +249,24 @@ TEST_F(Pipeline, SingleFilesGiveTheFolderImage) {
   }
 }
 
+TEST_F(Pipeline, PredictionTypeOverridesTheSchedulerConfig) {
+  // diffusers with PNDMScheduler.from_config(config, prediction_type=
+  // "v_prediction") on tiny-sd2 (make_v_prediction_golden.py): <= 1/255.
+  s_.paste_back = false;
+  PipelineOptions o;
+  o.model_dir = data_dir() / "tiny-sd2";
+  o.prediction_type = "v_prediction";
+  const cv::Mat v = InpaintPipeline::load(o)->inpaint(image_, mask_, s_);
+  const cv::Mat theirs = rip::io::load_rgb_image((g_ / "inpaint_sd2_v_prediction.png").string());
+  ASSERT_EQ(v.size(), theirs.size());
+  EXPECT_LE(cv::norm(v, theirs, cv::NORM_INF), 1);
+  EXPECT_GT(
+      cv::norm(v, pipeline(data_dir() / "tiny-sd2")->inpaint(image_, mask_, s_), cv::NORM_INF), 1);
+  o.prediction_type = "velocity";
+  EXPECT_NE(error_of([&] { InpaintPipeline::load(o); }).find("unknown prediction type 'velocity'"),
+      std::string::npos);
+}
+
 TEST_F(Pipeline, SingleFilesMatchDiffusersFromSingleFile) {
   // diffusers' StableDiffusionInpaintPipeline.from_single_file on the same
   // file and config folder (no paste-back: its raw output), <= 1/255 like
@@ -259,15 +286,6 @@ TEST_F(Pipeline, SingleFilesMatchDiffusersFromSingleFile) {
     ASSERT_EQ(ours.size(), theirs.size());
     EXPECT_LE(cv::norm(ours, theirs, cv::NORM_INF), 1);
   }
-}
-
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const rip::Error& e) {
-    return e.what();
-  }
-  return "";
 }
 
 TEST_F(Pipeline, ClearErrors) {

@@ -246,10 +246,16 @@ std::shared_ptr<Models> shared_models(const PipelineOptions& options) {
   fs::path canonical = fs::weakly_canonical(options.model_dir, ec);
   const std::string key = (ec ? options.model_dir : canonical).string() + "|" + options.device +
       "|" + options.dtype + "|" + options.variant + "|" + options.config_dir.string() + "|" +
-      options.tokenizer_dir.string();
+      options.tokenizer_dir.string() + "|" + options.prediction_type;
+  const std::string& prediction = options.prediction_type;
+  if (!prediction.empty() && prediction != "epsilon" && prediction != "v_prediction" &&
+      prediction != "sample")
+    throw Error(
+        "unknown prediction type '" + prediction + "': use epsilon, v_prediction or sample");
   std::lock_guard<std::mutex> guard(registry_mutex);
   if (auto existing = registry[key].lock()) return existing;
   auto models = load_models(options);
+  if (!prediction.empty()) models->scheduler_config.values["prediction_type"] = prediction;
   registry[key] = models;
   return models;
 }

@@ -38,6 +38,10 @@ struct PipelineOptions {
   // For a single file, which has no tokenizer: a folder with vocab.json and
   // merges.txt, or a diffusers folder with tokenizer/. "" = config_dir's.
   std::filesystem::path tokenizer_dir;
+  // What the UNet predicts, for a model whose files cannot tell (a single
+  // file, a folder with a wrong scheduler_config.json): "epsilon",
+  // "v_prediction" or "sample"; "" = the scheduler config's.
+  std::string prediction_type;
   std::string device = "cpu";  // "cpu", "cuda", "cuda:N"
   std::string dtype = "fp32";  // "fp32", "fp16", "bf16"
   // Weight file variant: "auto" reads "<name>.fp16.safetensors" for fp16/bf16
