@@ -84,8 +84,10 @@ def main():
     shutil.copy(os.path.join(d, "tiny-sd2", "unet", "config.json"), hostile)
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:
-        z.writestr("archive/data.pkl", pickle.dumps({"conv_in.weight": Hostile()}, protocol=2))
-        z.writestr("archive/version", "3\n")
+        # Fixed entry dates, so the file is the same on every run.
+        z.writestr(zipfile.ZipInfo("archive/data.pkl", (1980, 1, 1, 0, 0, 0)),
+                   pickle.dumps({"conv_in.weight": Hostile()}, protocol=2))
+        z.writestr(zipfile.ZipInfo("archive/version", (1980, 1, 1, 0, 0, 0)), "3\n")
     with open(os.path.join(hostile, "diffusion_pytorch_model.bin"), "wb") as f:
         f.write(buf.getvalue())
     report["hostile_pickle_global"] = "posix.system"
