@@ -3,7 +3,9 @@
 // LPIPS through librip-lpips.so as lpipsmeter uses it (rip::LpipsModel,
 // loaded with dlopen), the map files, and the errors when the backend or
 // the weights are missing.
+#include <cmath>
 #include <cstdlib>
+#include <filesystem>
 #include <string>
 
 #include <opencv2/imgcodecs.hpp>
@@ -90,6 +92,36 @@ TEST(Backend, DistanceAndMapAsTheLibrary) {
   EXPECT_NEAR(m.distance(big(cv::Rect(3, 5, 64, 64))), c1["distance"].get<double>(), 1e-5);
   EXPECT_TRUE(
       contains_all(error_of([&] { m.distance(big); }), {"reference's size (64x64)", "90x80"}));
+}
+
+TEST(Backend, MetersShareOneNetworkEachWithItsReference) {
+  // Models of the same net and files share one copy of the network (a
+  // study's loops read the weights once); each keeps its own reference.
+  LPIPS_NEEDS_SHARED();
+  lpipstest::TempDir tmp;
+  rip::LpipsSettings s;
+  s.net = "squeeze";
+  s.backbone_file = lpipstest::test_backbone("squeeze", tmp.path());
+  s.lin_file = lpipstest::shared_lin("squeeze");
+  rip::LpipsModel a(s), b(s);
+  EXPECT_TRUE(a.shares_network_with(b));
+  // The same file by another path is the same network.
+  rip::LpipsSettings same = s;
+  const std::filesystem::path backbone(s.backbone_file);
+  same.backbone_file = (backbone.parent_path() / "." / backbone.filename()).string();
+  rip::LpipsModel c(same);
+  EXPECT_TRUE(a.shares_network_with(c));
+  rip::LpipsSettings other = s;
+  other.net = "alex";
+  other.backbone_file = lpipstest::test_backbone("alex", tmp.path());
+  other.lin_file = lpipstest::shared_lin("alex");
+  rip::LpipsModel d(other);
+  EXPECT_FALSE(a.shares_network_with(d));
+  a.set_reference(rgb("shared:imgs/ex_ref.png"));
+  b.set_reference(rgb("shared:imgs/ex_p1.png"));
+  const double p0 = golden_case("squeeze", "shared:imgs/ex_p0.png")["distance"].get<double>();
+  EXPECT_NEAR(a.distance(rgb("shared:imgs/ex_p0.png")), p0, 1e-5);
+  EXPECT_GT(std::fabs(b.distance(rgb("shared:imgs/ex_p0.png")) - p0), 1e-3);
 }
 
 TEST(Backend, MissingWeightsAreExplainedThroughTheBackend) {

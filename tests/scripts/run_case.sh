@@ -335,6 +335,30 @@ PY
     same_study a b
     grep -q 'sdinpaint model=.*seed=\\"1\\"' a/study.json || fail "seed 1 not passed to sdinpaint"
     ;;
+  rip-study-lpips)
+    # A study with an LPIPS metric reads each weight file once: every loop's
+    # lpipsmeter shares one network (here 8 runs, 2 at a time).
+    if [[ ! -f "$RIP_SHARED_DIR/data/lpips/weights/v0.1/squeeze.pth" ]]; then
+      echo "SKIP: $RIP_SHARED_DIR/data/lpips missing (the LPIPS lin weights)"; exit 77
+    fi
+    mkdir weights
+    cp "$root/tests/data/lpips/squeezenet1_1.pth" "$RIP_SHARED_DIR/data/lpips/weights/v0.1/squeeze.pth" weights/
+    study_images
+    study_spec lp.toml 'lpips_weights = "weights"'
+    sed -i 's/^metrics = .*/metrics = ["psnr", "lpips-squeeze"]/' lp.toml
+    if strace -f -o /dev/null true 2>/dev/null; then
+      strace -f -e trace=openat -o trace.txt /usr/bin/python3 "$root/tools/rip-study" run lp.toml a -q -j 2
+      for f in weights/squeezenet1_1.pth weights/squeeze.pth; do
+        reads=$(grep -v ENOENT trace.txt | grep -c "$f\"" || true)
+        [[ "$reads" == 1 ]] || fail "$f was opened $reads times for 8 runs"
+      done
+    else
+      echo "SKIP (part): strace cannot run here, weight reads not counted"
+      rip_study run lp.toml a -q -j 2
+    fi
+    head -1 a/results.csv | grep -q "lpips-squeeze" || fail "no lpips-squeeze column"
+    [[ $(wc -l < a/results.csv) -gt 8 ]] || fail "$(wc -l < a/results.csv) lines"
+    ;;
   doc-pipelines)
     /usr/bin/python3 "$root/tests/scripts/run_doc_pipelines.py" "$root"
     ;;

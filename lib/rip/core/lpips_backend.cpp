@@ -133,6 +133,10 @@ LpipsModel::~LpipsModel() {
   if (model_) api_->destroy(model_);
 }
 
+bool LpipsModel::shares_network_with(const LpipsModel& other) const {
+  return api_->shares_network(model_, other.model_) != 0;
+}
+
 std::string LpipsModel::description() const {
   return api_->describe(model_);
 }

@@ -49,6 +49,9 @@ typedef struct RipLpipsBackendApi {
   // the spatial distance map (lpips spatial=True).
   int (*distance)(RipLpipsModel* model, const uint8_t* rgb, int width, int height, size_t stride,
       double* distance, float* map, char* err, size_t err_size);
+  // 1 when both models use one copy of the network (the same files in one
+  // process: create shares it), else 0.
+  int (*shares_network)(RipLpipsModel* a, RipLpipsModel* b);
 } RipLpipsBackendApi;
 
 // The one symbol librip-lpips.so exports.
@@ -79,6 +82,9 @@ class LpipsModel {
   // LPIPS to the reference (same size). map: if not null, set to the
   // CV_32FC1 spatial distance map of the image's size.
   double distance(const cv::Mat& rgb, cv::Mat* map = nullptr);
+  // True when both use one copy of the network's weights: models of the
+  // same net and files in one process share it (each keeps its reference).
+  bool shares_network_with(const LpipsModel& other) const;
 
  private:
   const RipLpipsBackendApi* api_;
