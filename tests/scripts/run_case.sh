@@ -224,6 +224,24 @@ PY
       || fail "shards hold $r0 + $r1 rows"
     rip_study merge merged s0 s1
     same_study ref merged
+    # status over the shards' OUTs before the merge: each shard, then the whole.
+    msg=$(rip_study status s0 s1)
+    grep -q "^s0 (shard 0/2): 4 done, 0 failed, 0 to do of 4 runs$" <<<"$msg" || fail "status: $msg"
+    grep -q "^s1 (shard 1/2): 4 done, 0 failed, 0 to do of 4 runs$" <<<"$msg" || fail "status: $msg"
+    grep -q "^test: 8 done, 0 failed, 0 to do of 8 runs in all$" <<<"$msg" || fail "status: $msg"
+    # A shard a process is running, with runs left: "running" and an ETA.
+    rm s1/runs/fruits__m128__s0.csv
+    /usr/bin/python3 -c "import fcntl, sys, time; f = open(sys.argv[1], 'a'); fcntl.flock(f, fcntl.LOCK_EX); print('held', flush=True); time.sleep(30)" \
+      s1/work/shard-1-of-2.lock > held.txt &
+    holder=$!
+    for _ in $(seq 50); do [[ -s held.txt ]] && break; sleep 0.1; done
+    msg=$(rip_study status s0 s1)
+    kill $holder; wait $holder 2>/dev/null || true
+    grep -qE "^s1 \(shard 1/2\): 3 done, 0 failed, 1 to do of 4 runs, running, ETA [0-9]+:[0-9]{2}:[0-9]{2}" <<<"$msg" \
+      || fail "running shard: $msg"
+    msg=$(rip_study status s0 s1)
+    grep -q "to do of 4 runs, stopped$" <<<"$msg" || fail "stopped shard: $msg"
+
     # Three shards writing into one OUT at once (a shared disk) need no merge.
     for i in 0 1 2; do rip_study run spec.toml shared --shard $i/3 -q -j 1 & done
     wait

@@ -4,7 +4,7 @@
   rip-study run SPEC OUT [--jobs N] [--shard i/N] [--retry-failed] [-q]
   rip-study merge OUT SHARD-OUT...
   rip-study report OUT [--images a,b] [--every K]
-  rip-study status OUT
+  rip-study status OUT [OUT...]
   rip-study plan SPEC [--shard i/N]
 
 OUT holds:
@@ -113,16 +113,69 @@ def cmd_plan(args):
     return 0
 
 
+def out_status(out, study):
+    """One OUT's line: its shard's runs done, failed, to do; whether a
+    process runs it now, and when it should end at its pace so far."""
+    locks = store.shard_locks(out)
+    runs = study["runs"]
+    # An OUT that ran exactly one shard is that shard; several shards in one
+    # OUT (a shared disk) or none (never run) count every run.
+    shards = {shard for shard, _ in locks}
+    label = ""
+    if len(shards) == 1 and next(iter(shards))[1] > 1:
+        shard = next(iter(shards))
+        runs = plan.shard_runs(runs, shard)
+        label = f" (shard {shard[0]}/{shard[1]})"
+    running = sum(1 for _, r in locks if r)
+    states = {r["id"]: store.run_state(out, r["id"]) for r in runs}
+    done = sum(1 for s in states.values() if s == "done")
+    failed = sum(1 for s in states.values() if s == "failed")
+    todo = len(runs) - done - failed
+    line = (f"{out}{label}: {done} done, {failed} failed, {todo} to do of "
+            f"{len(runs)} runs")
+    if running:
+        line += ", running"
+        times = sorted(t for t in (store.run_finished_at(out, i)
+                                   for i, s in states.items() if s) if t)
+        if len(times) >= 2 and todo:
+            per_run = (times[-1] - times[0]) / (len(times) - 1)
+            line += f", ETA {fmt_seconds(per_run * todo)} at its pace so far"
+    elif todo and locks:
+        line += ", stopped"
+    return line, states
+
+
 def cmd_status(args):
-    study = store.load_out(args.out)["study"]
-    states = [store.run_state(args.out, r["id"]) for r in study["runs"]]
-    print(f"{study['name']}: {states.count('done')} done, "
-          f"{states.count('failed')} failed, {states.count(None)} to do "
-          f"of {len(states)} runs")
-    for r, s in zip(study["runs"], states):
+    outs = args.out
+    studies = [store.load_out(out)["study"] for out in outs]
+    first = studies[0]
+    for out, study in zip(outs[1:], studies[1:]):
+        if store.study_record(study) != store.study_record(first):
+            raise SpecError(f"'{out}' holds another study than '{outs[0]}': "
+                            "give the OUT folders of one study's shards")
+    merged = {}
+    lines = []
+    for out, study in zip(outs, studies):
+        line, states = out_status(out, study)
+        lines.append(line)
+        for run_id, s in states.items():
+            if s or run_id not in merged:
+                merged[run_id] = (s, out)
+    if len(outs) == 1:
+        lines = [lines[0].replace(f"{outs[0]}: ", f"{first['name']}: ", 1)]
+    for line in lines:
+        print(line)
+    if len(outs) > 1:
+        total = [s for s, _ in (merged.get(r["id"], (None, None))
+                                for r in first["runs"])]
+        print(f"{first['name']}: {total.count('done')} done, "
+              f"{total.count('failed')} failed, {total.count(None)} to do of "
+              f"{len(total)} runs in all")
+    for r in first["runs"]:
+        s, out = merged.get(r["id"], (None, None))
         if s == "failed":
             print(f"  failed {r['id']}: "
-                  f"{store.read_failure(args.out, r['id'])['reason']}")
+                  f"{store.read_failure(out, r['id'])['reason']}")
     return 0
 
 
@@ -157,8 +210,9 @@ def main(argv=None):
     pl = sub.add_parser("plan", help="check a spec and list its runs")
     pl.add_argument("spec")
     pl.add_argument("--shard", default=None, help="only shard i/N's runs")
-    s = sub.add_parser("status", help="runs done, failed and to do")
-    s.add_argument("out")
+    s = sub.add_parser("status", help="runs done, failed, to do and "
+                       "running, per OUT (several: a study's shards)")
+    s.add_argument("out", nargs="+")
     rp = sub.add_parser("report", help="figures and an HTML page")
     rp.add_argument("out")
     rp.add_argument("--images", default=None,

@@ -202,6 +202,37 @@ def load_out(out):
             from None
 
 
+def shard_locks(out):
+    """The shards that ever ran in OUT, each with whether a process holds it
+    now: [((i, N), running)], from the lock files lock_shard leaves."""
+    found = []
+    for path in sorted(glob.glob(os.path.join(out, "work", "shard-*-of-*.lock"))):
+        name = os.path.basename(path)[len("shard-"):-len(".lock")]
+        try:
+            i, n = (int(x) for x in name.split("-of-"))
+        except ValueError:
+            continue
+        with open(path, "a") as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(f, fcntl.LOCK_UN)
+                running = False
+            except BlockingIOError:
+                running = True
+        found.append(((i, n), running))
+    return found
+
+
+def run_finished_at(out, run_id):
+    """When a finished run was committed (its file's mtime), or None."""
+    for ext in (".csv", ".failed"):
+        try:
+            return os.path.getmtime(os.path.join(out, "runs", run_id + ext))
+        except FileNotFoundError:
+            pass
+    return None
+
+
 def lock_shard(out, shard):
     """Hold shard i/N of OUT for this process (until it exits).
 
