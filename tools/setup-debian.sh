@@ -29,8 +29,9 @@ packages=(
 if [[ "${1:-}" == "--tests" ]]; then
   # chromium: the rip-study-report test opens the HTML report headless;
   # strace: rip-study-sd counts how often the model is read;
-  # clang-format: the format test checks the code style (.clang-format).
-  packages+=(libgtest-dev chromium strace clang-format)
+  # clang-format: the format test checks the code style (.clang-format);
+  # slurm-wlm, munge: the slurm test runs the documented sbatch script.
+  packages+=(libgtest-dev chromium strace clang-format slurm-wlm munge)
 fi
 
 missing=()
