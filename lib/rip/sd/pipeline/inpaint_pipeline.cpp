@@ -128,8 +128,31 @@ io::ConfigReader single_file_config(const PipelineOptions& o, const nlohmann::js
   return io::ConfigReader{o.model_dir.string() + " (" + component + ", inferred)", inferred};
 }
 
-std::shared_ptr<Models> load_single_file_models(
-    const PipelineOptions& o, at::ScalarType dtype, at::Device device) {
+// A model's empty Models for its folder or file, on the options' device and
+// dtype (checked: e.g. CUDA asked of a CPU build).
+std::shared_ptr<Models> new_models(const PipelineOptions& o) {
+  auto m = std::make_shared<Models>();
+  m->dtype = parse_dtype(o.dtype);
+  m->device = parse_device(o.device);
+  check_device(o.device, o.dtype);
+  m->dir = o.model_dir;
+  return m;
+}
+
+// What every model needs once its components are in: diffusers'
+// vae_scale_factor = 2 ** (len(vae.config.block_out_channels) - 1), and an
+// inpainting UNet. unet_where and needs go into the error.
+void finish_models(Models& m, const std::string& unet_where, const std::string& needs) {
+  m.vae_scale_factor = 1 << (m.vae->config().block_out_channels.size() - 1);
+  if (m.unet->config().in_channels != 9)
+    throw Error("the UNet in '" + unet_where + "' takes " +
+        std::to_string(m.unet->config().in_channels) + " input channels; sdinpaint needs " + needs);
+}
+
+std::shared_ptr<Models> load_single_file_models(const PipelineOptions& o) {
+  auto m = new_models(o);
+  const at::ScalarType dtype = m->dtype;
+  const at::Device device = m->device;
   if (!o.config_dir.empty() && !fs::is_directory(o.config_dir))
     throw Error("config folder '" + o.config_dir.string() + "' does not exist");
   const fs::path tokenizer = single_file_tokenizer(o);
@@ -145,10 +168,6 @@ std::shared_ptr<Models> load_single_file_models(
     text_config = ClipTextConfig::from(
         single_file_config(o, file.text_encoder_config, "text_encoder", "text encoder"));
 
-  auto m = std::make_shared<Models>();
-  m->dir = o.model_dir;
-  m->device = device;
-  m->dtype = dtype;
   m->tokenizer = std::make_unique<ClipTokenizer>(ClipTokenizer::load(tokenizer));
   m->text_encoder = std::make_unique<ClipTextModel>(*text_config, file.text_encoder, dtype, device);
   m->unet = std::make_unique<UNet2DConditionModel>(
@@ -172,12 +191,9 @@ std::shared_ptr<Models> load_single_file_models(
             {"trained_betas", nullptr}},
         "the single-file default scheduler (PNDM)");
   }
-  m->vae_scale_factor = 1 << (m->vae->config().block_out_channels.size() - 1);
-  if (m->unet->config().in_channels != 9)
-    throw Error("the UNet in '" + o.model_dir.string() + "' takes " +
-        std::to_string(m->unet->config().in_channels) +
-        " input channels; sdinpaint needs an inpainting checkpoint (9 channels: latents, mask, "
-        "masked-image latents), e.g. 512-inpainting-ema.safetensors");
+  finish_models(*m, o.model_dir.string(),
+      "an inpainting checkpoint (9 channels: latents, mask, masked-image latents), e.g. "
+      "512-inpainting-ema.safetensors");
   return m;
 }
 
@@ -187,17 +203,12 @@ std::shared_ptr<Models> load_models(const PipelineOptions& options) {
     throw Error(
         "no model folder given: set model to a diffusers folder "
         "such as stable-diffusion-2-inpainting (docs/models.md)");
-  if (is_single_file(dir)) {
-    const at::ScalarType dtype = parse_dtype(options.dtype);
-    const at::Device device = parse_device(options.device);
-    check_device(options.device, options.dtype);
-    return load_single_file_models(options, dtype, device);
-  }
+  if (is_single_file(dir)) return load_single_file_models(options);
   if (!fs::is_directory(dir)) throw Error("model folder '" + dir.string() + "' does not exist");
   require_file(dir / "model_index.json", "the pipeline description");
-  const at::ScalarType dtype = parse_dtype(options.dtype);
-  const at::Device device = parse_device(options.device);
-  check_device(options.device, options.dtype);
+  auto m = new_models(options);
+  const at::ScalarType dtype = m->dtype;
+  const at::Device device = m->device;
   const std::string variant = choose_variant(options, dtype);
 
   auto index = io::read_json(dir / "model_index.json");
@@ -209,10 +220,6 @@ std::shared_ptr<Models> load_models(const PipelineOptions& options) {
           "stabilityai/stable-diffusion-2-inpainting");
   }
 
-  auto m = std::make_shared<Models>();
-  m->dir = dir;
-  m->device = device;
-  m->dtype = dtype;
   m->tokenizer = std::make_unique<ClipTokenizer>(ClipTokenizer::load(dir / "tokenizer"));
   m->text_encoder = std::make_unique<ClipTextModel>(
       ClipTextModel::load(dir / "text_encoder", dtype, device, variant));
@@ -227,14 +234,8 @@ std::shared_ptr<Models> load_models(const PipelineOptions& options) {
   if (index.contains("scheduler") && index["scheduler"].is_array() &&
       index["scheduler"].size() == 2 && index["scheduler"][1].is_string())
     m->scheduler_config.class_name = index["scheduler"][1].get<std::string>();
-  // diffusers: vae_scale_factor = 2 ** (len(vae.config.block_out_channels) - 1)
-  m->vae_scale_factor = 1 << (m->vae->config().block_out_channels.size() - 1);
-  if (m->unet->config().in_channels != 9)
-    throw Error("the UNet in '" + (dir / "unet").string() + "' takes " +
-        std::to_string(m->unet->config().in_channels) +
-        " input channels; "
-        "sdinpaint needs an inpainting UNet (9 channels: latents, mask, "
-        "masked-image latents)");
+  finish_models(*m, (dir / "unet").string(),
+      "an inpainting UNet (9 channels: latents, mask, masked-image latents)");
   return m;
 }
 
