@@ -39,6 +39,7 @@
 #include <memory>
 #include <string>
 
+#include "common/properties.h"
 #include "rip/core/feedback_channel.h"
 
 GST_DEBUG_CATEGORY_STATIC(feedbacksink_debug);
@@ -80,9 +81,9 @@ static void gst_feedback_sink_set_property(
   GstFeedbackSink* self = GST_FEEDBACK_SINK(object);
   switch (prop_id) {
     case PROP_CHANNEL: {
-      const gchar* v = g_value_get_string(value);
+      std::string v = rip_value_string(value);
       GST_OBJECT_LOCK(self);
-      *self->channel_name = v ? v : "";
+      *self->channel_name = std::move(v);
       GST_OBJECT_UNLOCK(self);
       break;
     }

@@ -49,6 +49,7 @@
 #include <string>
 
 #include "common/enums.h"
+#include "common/properties.h"
 #include "rip/core/feedback_channel.h"
 #include "rip/core/image_fit.h"
 #include "rip/error.h"
@@ -131,16 +132,8 @@ static void gst_feedback_src_set_property(
   GST_OBJECT_LOCK(self);
   Settings& s = *self->settings;
   switch (prop_id) {
-    case PROP_CHANNEL: {
-      const gchar* v = g_value_get_string(value);
-      s.channel = v ? v : "";
-      break;
-    }
-    case PROP_LOCATION: {
-      const gchar* v = g_value_get_string(value);
-      s.location = v ? v : "";
-      break;
-    }
+    case PROP_CHANNEL: s.channel = rip_value_string(value); break;
+    case PROP_LOCATION: s.location = rip_value_string(value); break;
     case PROP_WIDTH: s.width = g_value_get_int(value); break;
     case PROP_HEIGHT: s.height = g_value_get_int(value); break;
     case PROP_FIT: s.fit = static_cast<rip::FitMode>(g_value_get_enum(value)); break;
@@ -162,9 +155,7 @@ static void gst_feedback_src_get_property(
   const Settings& s = *self->settings;
   switch (prop_id) {
     case PROP_CHANNEL: g_value_set_string(value, s.channel.c_str()); break;
-    case PROP_LOCATION:
-      g_value_set_string(value, s.location.empty() ? NULL : s.location.c_str());
-      break;
+    case PROP_LOCATION: g_value_set_string(value, rip_string_or_null(s.location)); break;
     case PROP_WIDTH: g_value_set_int(value, s.width); break;
     case PROP_HEIGHT: g_value_set_int(value, s.height); break;
     case PROP_FIT: g_value_set_enum(value, static_cast<gint>(s.fit)); break;

@@ -72,6 +72,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "common/enums.h"
+#include "common/properties.h"
 #include "common/framemat.h"
 #include "rip/core/caption.h"
 #include "rip/core/csv_log.h"
@@ -154,25 +155,20 @@ static GstStaticPadTemplate sink_template =
 static GstStaticPadTemplate src_template =
     GST_STATIC_PAD_TEMPLATE("src", GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS(CAPS));
 
-static void set_string(std::string& field, const GValue* value) {
-  const gchar* v = g_value_get_string(value);
-  field = v ? v : "";
-}
-
 static void gst_lpips_meter_set_property(
     GObject* object, guint prop_id, const GValue* value, GParamSpec* pspec) {
   GstLpipsMeter* self = GST_LPIPS_METER(object);
   GST_OBJECT_LOCK(self);
   Settings& s = *self->settings;
   switch (prop_id) {
-    case PROP_METRICS: set_string(s.metrics, value); break;
-    case PROP_REFERENCE: set_string(s.reference, value); break;
+    case PROP_METRICS: s.metrics = rip_value_string(value); break;
+    case PROP_REFERENCE: s.reference = rip_value_string(value); break;
     case PROP_FIT: s.fit = static_cast<rip::FitMode>(g_value_get_enum(value)); break;
-    case PROP_LOCATION: set_string(s.location, value); break;
+    case PROP_LOCATION: s.location = rip_value_string(value); break;
     case PROP_MESSAGE: s.message = g_value_get_boolean(value); break;
     case PROP_OVERLAY: s.overlay = g_value_get_boolean(value); break;
-    case PROP_WEIGHTS: set_string(s.weights, value); break;
-    case PROP_MAP_LOCATION: set_string(s.map_location, value); break;
+    case PROP_WEIGHTS: s.weights = rip_value_string(value); break;
+    case PROP_MAP_LOCATION: s.map_location = rip_value_string(value); break;
     case PROP_MAP_MAX: s.map_max = g_value_get_double(value); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
   }
@@ -184,16 +180,15 @@ static void gst_lpips_meter_get_property(
   GstLpipsMeter* self = GST_LPIPS_METER(object);
   GST_OBJECT_LOCK(self);
   const Settings& s = *self->settings;
-  auto str = [](const std::string& v) { return v.empty() ? nullptr : v.c_str(); };
   switch (prop_id) {
     case PROP_METRICS: g_value_set_string(value, s.metrics.c_str()); break;
-    case PROP_REFERENCE: g_value_set_string(value, str(s.reference)); break;
+    case PROP_REFERENCE: g_value_set_string(value, rip_string_or_null(s.reference)); break;
     case PROP_FIT: g_value_set_enum(value, static_cast<gint>(s.fit)); break;
-    case PROP_LOCATION: g_value_set_string(value, str(s.location)); break;
+    case PROP_LOCATION: g_value_set_string(value, rip_string_or_null(s.location)); break;
     case PROP_MESSAGE: g_value_set_boolean(value, s.message); break;
     case PROP_OVERLAY: g_value_set_boolean(value, s.overlay); break;
-    case PROP_WEIGHTS: g_value_set_string(value, str(s.weights)); break;
-    case PROP_MAP_LOCATION: g_value_set_string(value, str(s.map_location)); break;
+    case PROP_WEIGHTS: g_value_set_string(value, rip_string_or_null(s.weights)); break;
+    case PROP_MAP_LOCATION: g_value_set_string(value, rip_string_or_null(s.map_location)); break;
     case PROP_MAP_MAX: g_value_set_double(value, s.map_max); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
   }

@@ -51,6 +51,7 @@
 #include "rip/error.h"
 #include "rip/core/mask.h"
 #include "common/enums.h"
+#include "common/properties.h"
 #include "common/ripmask.h"
 
 GST_DEBUG_CATEGORY_STATIC(masksampler_debug);
@@ -117,11 +118,7 @@ static void gst_mask_sampler_set_property(
     case PROP_SIZE: s.size = g_value_get_int(value); break;
     case PROP_SEED: s.seed = g_value_get_uint64(value); break;
     case PROP_SKIP_FIRST: s.skip_first = g_value_get_boolean(value); break;
-    case PROP_MASK_LOCATION: {
-      const gchar* v = g_value_get_string(value);
-      s.mask_location = v ? v : "";
-      break;
-    }
+    case PROP_MASK_LOCATION: s.mask_location = rip_value_string(value); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
   }
   GST_OBJECT_UNLOCK(self);
@@ -137,9 +134,7 @@ static void gst_mask_sampler_get_property(
     case PROP_SIZE: g_value_set_int(value, s.size); break;
     case PROP_SEED: g_value_set_uint64(value, s.seed); break;
     case PROP_SKIP_FIRST: g_value_set_boolean(value, s.skip_first); break;
-    case PROP_MASK_LOCATION:
-      g_value_set_string(value, s.mask_location.empty() ? NULL : s.mask_location.c_str());
-      break;
+    case PROP_MASK_LOCATION: g_value_set_string(value, rip_string_or_null(s.mask_location)); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
   }
   GST_OBJECT_UNLOCK(self);

@@ -15,8 +15,7 @@ GType register_enum(const char* name, const GEnumValue* values) {
 }
 
 // One GEnumValue per lib enum value (0 .. N-1), nicks from lib's name
-// function. The
-// tables live for the process (GLib keeps pointers to them).
+// function. The tables live for the process (GLib keeps pointers to them).
 template <typename E, size_t N>
 GType lib_enum_type(
     const char* type_name, const char* const (&descriptions)[N], const char* (*nick)(E)) {
@@ -27,55 +26,56 @@ GType lib_enum_type(
   return register_enum(type_name, values);
 }
 
+// The type `make` registers, made on the first call (thread-safe).
+template <typename Make>
+GType once(gsize& type, Make make) {
+  if (g_once_init_enter(&type)) g_once_init_leave(&type, make());
+  return type;
+}
+
 }  // namespace
 
 GType gst_rip_fit_mode_get_type(void) {
   static gsize type = 0;
-  if (g_once_init_enter(&type)) {
-    static const char* const names[] = {
+  return once(type, [] {
+    static const char* const descriptions[] = {
         "Keep the aspect, scale to fit, centre on black bands (the study)",
         "Keep the aspect, scale to cover, cut the overhang (centre crop)",
         "Scale each axis independently",
         "Keep the image as it is (width/height must match or be 0)"};
     static_assert(static_cast<int>(rip::FitMode::None) == 3, "table follows rip::FitMode");
-    g_once_init_leave(
-        &type, lib_enum_type<rip::FitMode>("GstRipFitMode", names, rip::fit_mode_name));
-  }
-  return type;
+    return lib_enum_type<rip::FitMode>("GstRipFitMode", descriptions, rip::fit_mode_name);
+  });
 }
 
 GType gst_rip_mask_mode_get_type(void) {
   static gsize type = 0;
-  if (g_once_init_enter(&type)) {
-    static const char* const names[] = {
+  return once(type, [] {
+    static const char* const descriptions[] = {
         "One grid cell, uniform, with replacement (the reference study)",
         "Every grid cell once per pass, each pass in a new random order",
         "A size x size square anywhere", "The image at mask-location, every iteration"};
     static_assert(static_cast<int>(rip::MaskMode::File) == 3, "table follows rip::MaskMode");
-    g_once_init_leave(
-        &type, lib_enum_type<rip::MaskMode>("GstRipMaskMode", names, rip::mask_mode_name));
-  }
-  return type;
+    return lib_enum_type<rip::MaskMode>("GstRipMaskMode", descriptions, rip::mask_mode_name);
+  });
 }
 
 GType gst_rip_cv_inpaint_method_get_type(void) {
   static gsize type = 0;
-  if (g_once_init_enter(&type)) {
-    static const char* const names[] = {"OpenCV Telea (fast marching)", "OpenCV Navier-Stokes",
-        "OpenCV xphoto FSR, fast", "OpenCV xphoto FSR, best (slow)",
+  return once(type, [] {
+    static const char* const descriptions[] = {"OpenCV Telea (fast marching)",
+        "OpenCV Navier-Stokes", "OpenCV xphoto FSR, fast", "OpenCV xphoto FSR, best (slow)",
         "OpenCV xphoto shift-map (colour frames only)"};
     static_assert(static_cast<int>(rip::CvInpaintMethod::ShiftMap) == 4,
         "table follows rip::CvInpaintMethod");
-    g_once_init_leave(&type,
-        lib_enum_type<rip::CvInpaintMethod>(
-            "GstRipCvInpaintMethod", names, rip::cv_inpaint_method_name));
-  }
-  return type;
+    return lib_enum_type<rip::CvInpaintMethod>(
+        "GstRipCvInpaintMethod", descriptions, rip::cv_inpaint_method_name);
+  });
 }
 
 GType gst_rip_sd_scheduler_get_type(void) {
   static gsize type = 0;
-  if (g_once_init_enter(&type)) {
+  return once(type, [] {
     static const GEnumValue values[] = {
         {GST_RIP_SD_SCHEDULER_MODEL, "The model's scheduler_config.json (PNDM for SD2-inpainting)",
             "model"},
@@ -85,28 +85,26 @@ GType gst_rip_sd_scheduler_get_type(void) {
         {GST_RIP_SD_SCHEDULER_DPM_SOLVER_PP, "DPM-Solver++ 2M", "dpm-solver++"},
         {0, nullptr, nullptr},
     };
-    g_once_init_leave(&type, register_enum("GstRipSdScheduler", values));
-  }
-  return type;
+    return register_enum("GstRipSdScheduler", values);
+  });
 }
 
 GType gst_rip_sd_dtype_get_type(void) {
   static gsize type = 0;
-  if (g_once_init_enter(&type)) {
+  return once(type, [] {
     static const GEnumValue values[] = {
         {GST_RIP_SD_DTYPE_FP32, "float32 (diffusers' default)", "fp32"},
         {GST_RIP_SD_DTYPE_FP16, "float16 (CUDA only)", "fp16"},
         {GST_RIP_SD_DTYPE_BF16, "bfloat16", "bf16"},
         {0, nullptr, nullptr},
     };
-    g_once_init_leave(&type, register_enum("GstRipSdDtype", values));
-  }
-  return type;
+    return register_enum("GstRipSdDtype", values);
+  });
 }
 
 GType gst_rip_sd_prediction_type_get_type(void) {
   static gsize type = 0;
-  if (g_once_init_enter(&type)) {
+  return once(type, [] {
     static const GEnumValue values[] = {
         {GST_RIP_SD_PREDICTION_MODEL, "The scheduler config's prediction_type", "model"},
         {GST_RIP_SD_PREDICTION_EPSILON, "The noise (SD 1.x, SD 2 inpainting)", "epsilon"},
@@ -114,9 +112,8 @@ GType gst_rip_sd_prediction_type_get_type(void) {
         {GST_RIP_SD_PREDICTION_SAMPLE, "The denoised sample", "sample"},
         {0, nullptr, nullptr},
     };
-    g_once_init_leave(&type, register_enum("GstRipSdPredictionType", values));
-  }
-  return type;
+    return register_enum("GstRipSdPredictionType", values);
+  });
 }
 
 const gchar* gst_rip_enum_nick(GType type, gint value) {

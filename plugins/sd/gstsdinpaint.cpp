@@ -58,6 +58,7 @@
 #include <string>
 
 #include "common/enums.h"
+#include "common/properties.h"
 #include "common/framemat.h"
 #include "rip/error.h"
 #include "rip/core/blas_threading.h"
@@ -137,20 +138,15 @@ static GstStaticPadTemplate sink_template =
 static GstStaticPadTemplate src_template =
     GST_STATIC_PAD_TEMPLATE("src", GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS(CAPS));
 
-static void set_string(std::string& field, const GValue* value) {
-  const gchar* v = g_value_get_string(value);
-  field = v ? v : "";
-}
-
 static void gst_sd_inpaint_set_property(
     GObject* object, guint prop_id, const GValue* value, GParamSpec* pspec) {
   GstSdInpaint* self = GST_SD_INPAINT(object);
   GST_OBJECT_LOCK(self);
   Settings& s = *self->settings;
   switch (prop_id) {
-    case PROP_MODEL: set_string(s.model, value); break;
-    case PROP_PROMPT: set_string(s.inpaint.prompt, value); break;
-    case PROP_NEGATIVE_PROMPT: set_string(s.inpaint.negative_prompt, value); break;
+    case PROP_MODEL: s.model = rip_value_string(value); break;
+    case PROP_PROMPT: s.inpaint.prompt = rip_value_string(value); break;
+    case PROP_NEGATIVE_PROMPT: s.inpaint.negative_prompt = rip_value_string(value); break;
     case PROP_STEPS: s.inpaint.steps = (int) g_value_get_uint(value); break;
     case PROP_GUIDANCE_SCALE: s.inpaint.guidance_scale = g_value_get_double(value); break;
     case PROP_STRENGTH: s.inpaint.strength = g_value_get_double(value); break;
@@ -159,12 +155,12 @@ static void gst_sd_inpaint_set_property(
       s.inpaint.scheduler = rip_sd_scheduler_name(s.scheduler);
       break;
     case PROP_SEED: s.inpaint.seed = g_value_get_uint64(value); break;
-    case PROP_DEVICE: set_string(s.device, value); break;
+    case PROP_DEVICE: s.device = rip_value_string(value); break;
     case PROP_DTYPE: s.dtype = static_cast<GstRipSdDtype>(g_value_get_enum(value)); break;
     case PROP_PASTE_BACK: s.inpaint.paste_back = g_value_get_boolean(value); break;
     case PROP_THREADS: s.threads = g_value_get_uint(value); break;
-    case PROP_CONFIG: set_string(s.config, value); break;
-    case PROP_TOKENIZER: set_string(s.tokenizer, value); break;
+    case PROP_CONFIG: s.config = rip_value_string(value); break;
+    case PROP_TOKENIZER: s.tokenizer = rip_value_string(value); break;
     case PROP_PREDICTION_TYPE:
       s.prediction_type = static_cast<GstRipSdPredictionType>(g_value_get_enum(value));
       break;
@@ -178,9 +174,8 @@ static void gst_sd_inpaint_get_property(
   GstSdInpaint* self = GST_SD_INPAINT(object);
   GST_OBJECT_LOCK(self);
   const Settings& s = *self->settings;
-  auto str = [](const std::string& v) { return v.empty() ? nullptr : v.c_str(); };
   switch (prop_id) {
-    case PROP_MODEL: g_value_set_string(value, str(s.model)); break;
+    case PROP_MODEL: g_value_set_string(value, rip_string_or_null(s.model)); break;
     case PROP_PROMPT: g_value_set_string(value, s.inpaint.prompt.c_str()); break;
     case PROP_NEGATIVE_PROMPT: g_value_set_string(value, s.inpaint.negative_prompt.c_str()); break;
     case PROP_STEPS: g_value_set_uint(value, (guint) s.inpaint.steps); break;
@@ -192,8 +187,8 @@ static void gst_sd_inpaint_get_property(
     case PROP_DTYPE: g_value_set_enum(value, s.dtype); break;
     case PROP_PASTE_BACK: g_value_set_boolean(value, s.inpaint.paste_back); break;
     case PROP_THREADS: g_value_set_uint(value, s.threads); break;
-    case PROP_CONFIG: g_value_set_string(value, str(s.config)); break;
-    case PROP_TOKENIZER: g_value_set_string(value, str(s.tokenizer)); break;
+    case PROP_CONFIG: g_value_set_string(value, rip_string_or_null(s.config)); break;
+    case PROP_TOKENIZER: g_value_set_string(value, rip_string_or_null(s.tokenizer)); break;
     case PROP_PREDICTION_TYPE: g_value_set_enum(value, s.prediction_type); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
   }
