@@ -19,10 +19,15 @@
 
 static std::string tmpdir;
 
-static std::string tiny_model() {
+// A path under tests/data/sd.
+static std::string sd_data(const std::string& name) {
   const char* root = g_getenv("RIP_SOURCE_ROOT");
   fail_unless(root != NULL);
-  return std::string(root) + "/tests/data/sd/tiny-sd2";
+  return std::string(root) + "/tests/data/sd/" + name;
+}
+
+static std::string tiny_model() {
+  return sd_data("tiny-sd2");
 }
 
 static void setup(void) {
@@ -36,11 +41,12 @@ static void teardown(void) {
 const int W = 64, H = 64;
 
 // masksampler (32 px cells, every frame masked) then sdinpaint with the
-// given properties on the tiny model, fed 64x64 RGB frames.
-static GstHarness* masks_then_sdinpaint(const std::string& sd_properties) {
+// given properties on a model (the tiny one), fed 64x64 RGB frames.
+static GstHarness* masks_then_sdinpaint(
+    const std::string& sd_properties, const std::string& model = tiny_model()) {
   GstHarness* h =
       gst_harness_new_parse(("masksampler size=32 seed=3 skip-first=false ! sdinpaint " +
-          sd_properties + " model=" + tiny_model())
+          sd_properties + " model=" + model)
                                 .c_str());
   gst_harness_set_src_caps_str(h, "video/x-raw,format=RGB,width=64,height=64,framerate=1/1");
   return h;
@@ -119,19 +125,9 @@ GST_END_TEST;
 GST_START_TEST(test_single_file_model) {
   // A single-file checkpoint with config= gives the element what the folder
   // gives; without a tokenizer it says which property to set.
-  const std::string data = std::string(g_getenv("RIP_SOURCE_ROOT")) + "/tests/data/sd/";
-  GstHarness* folder =
-      gst_harness_new_parse(("masksampler size=32 seed=3 skip-first=false ! "
-                             "sdinpaint steps=2 seed=5 model=" +
-          data + "tiny-sd2-fp16")
-                                .c_str());
-  GstHarness* single =
-      gst_harness_new_parse(("masksampler size=32 seed=3 skip-first=false ! "
-                             "sdinpaint steps=2 seed=5 model=" +
-          data + "single/tiny-sd2-openclip.fp16.ckpt config=" + data + "tiny-sd2-fp16")
-                                .c_str());
-  for (GstHarness* h : {folder, single})
-    gst_harness_set_src_caps_str(h, "video/x-raw,format=RGB,width=64,height=64,framerate=1/1");
+  GstHarness* folder = masks_then_sdinpaint("steps=2 seed=5", sd_data("tiny-sd2-fp16"));
+  GstHarness* single = masks_then_sdinpaint("steps=2 seed=5 config=" + sd_data("tiny-sd2-fp16"),
+      sd_data("single/tiny-sd2-openclip.fp16.ckpt"));
   cv::Mat in = make_test_image(W, H, 5);
   GstBuffer* a = gst_harness_push_and_pull(folder, image_buffer(in));
   GstBuffer* b = gst_harness_push_and_pull(single, image_buffer(in));
@@ -143,8 +139,8 @@ GST_START_TEST(test_single_file_model) {
   gst_harness_teardown(single);
   std::string seed = write_test_image(tmpdir, "seed.png", 64, 64);
   PipelineResult r = run_launch("feedbacksrc location=" + seed +
-          " width=64 height=64 iterations=1 ! masksampler size=32 ! sdinpaint model=" + data +
-          "single/tiny-sd2.fp16.safetensors ! fakesink",
+          " width=64 height=64 iterations=1 ! masksampler size=32 ! sdinpaint model=" +
+          sd_data("single/tiny-sd2.fp16.safetensors") + " ! fakesink",
       60);
   fail_unless(contains(r.error, "set tokenizer"), "%s", r.error.c_str());
 }
