@@ -113,9 +113,10 @@ def cmd_plan(args):
     return 0
 
 
-def out_status(out, study):
-    """One OUT's line: its shard's runs done, failed, to do; whether a
-    process runs it now, and when it should end at its pace so far."""
+def out_status(out, study, title):
+    """One OUT's line, headed `title`: its shard's runs done, failed, to do;
+    whether a process runs it now, and when it should end at its pace so
+    far."""
     locks = store.shard_locks(out)
     runs = study["runs"]
     # An OUT that ran exactly one shard is that shard; several shards in one
@@ -131,7 +132,7 @@ def out_status(out, study):
     done = sum(1 for s in states.values() if s == "done")
     failed = sum(1 for s in states.values() if s == "failed")
     todo = len(runs) - done - failed
-    line = (f"{out}{label}: {done} done, {failed} failed, {todo} to do of "
+    line = (f"{title}{label}: {done} done, {failed} failed, {todo} to do of "
             f"{len(runs)} runs")
     if running:
         line += ", running"
@@ -154,17 +155,14 @@ def cmd_status(args):
             raise SpecError(f"'{out}' holds another study than '{outs[0]}': "
                             "give the OUT folders of one study's shards")
     merged = {}
-    lines = []
     for out, study in zip(outs, studies):
-        line, states = out_status(out, study)
-        lines.append(line)
+        # One OUT is the study; several are named by their folders.
+        line, states = out_status(out, study,
+                                  first["name"] if len(outs) == 1 else out)
+        print(line)
         for run_id, s in states.items():
             if s or run_id not in merged:
                 merged[run_id] = (s, out)
-    if len(outs) == 1:
-        lines = [lines[0].replace(f"{outs[0]}: ", f"{first['name']}: ", 1)]
-    for line in lines:
-        print(line)
     if len(outs) > 1:
         total = [s for s, _ in (merged.get(r["id"], (None, None))
                                 for r in first["runs"])]
