@@ -347,8 +347,12 @@ PY
       echo "SKIP (part): strace cannot run here, model loads not counted"
       rip_study run sd.toml a -q
     fi
-    rip_study run sd.toml b -q -j 2
-    # rows: 4 runs x (seed + 4 iterations); the same with two loops at a time
+    # Three loops at a time batch their model calls (max-batch = jobs) and
+    # say how; the rows are the same bytes.
+    rip_study run sd.toml b -j 3 2> b.log
+    grep -E 'unet batches: [23] x [0-9]+' b.log || fail "no batched UNet calls: $(cat b.log)"
+    grep -q 'sdinpaint .*max-batch' b/study.json && fail "max-batch is recorded as a study setting"
+    # rows: 4 runs x (seed + 4 iterations); the same with three loops at a time
     [[ $(wc -l < a/results.csv) == 21 ]] || fail "$(wc -l < a/results.csv) lines"
     same_study a b
     grep -q 'sdinpaint model=.*seed=\\"1\\"' a/study.json || fail "seed 1 not passed to sdinpaint"

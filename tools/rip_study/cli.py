@@ -74,6 +74,12 @@ def run_shard(args, study, shard):
     if todo:
         runner.run()
     done, failed = store.assemble(out, study)
+    if runner.batches and not args.quiet:
+        # "unet batches: 3 x 12, 2 x 4; vae-encode batches: ..." (loops per
+        # batch x batches)
+        print(f"{PROG}: " + "; ".join(
+            part.replace(":", " batches:", 1)
+            for part in runner.batches.split("; ")), file=sys.stderr)
     if not args.quiet:
         print(f"{PROG}: {done} runs done, {failed} failed of "
               f"{len(study['runs'])} in {fmt_seconds(time.monotonic() - runner.start)}"

@@ -50,11 +50,23 @@ class Runner:
         self.tty = sys.stderr.isatty()
         self.last_line = 0.0
         self.loop = GLib.MainLoop()
+        self.batches = ""  # how sdinpaint's model calls ran (its property)
 
     # -- one run ----------------------------------------------------------
 
     def work_dir(self, run):
         return os.path.join(self.out, "work", run["id"])
+
+    def inpainter(self, run):
+        """The run's inpainter; sdinpaint loops running side by side batch
+        their model calls (max-batch = jobs) unless the spec sets it. The
+        images are the same either way, so it is not a study setting."""
+        inpainter = run["inpainter"]
+        if self.study["element"] == "sdinpaint" and self.jobs > 1 and \
+                "max_batch" not in self.study["inpainter"] and \
+                "max-batch" not in self.study["inpainter"]:
+            inpainter += f" max-batch={self.jobs}"
+        return inpainter
 
     def describe(self, run, channel, work, kept):
         study = self.study
@@ -63,7 +75,7 @@ class Runner:
             height=study["height"], fit=study["fit"],
             iterations=run["iterations"], timeout_ms=study["timeout_ms"],
             mask_mode=study["mask_mode"], mask_size=run["mask_size"],
-            seed=run["seed"], inpainter=run["inpainter"],
+            seed=run["seed"], inpainter=self.inpainter(run),
             metrics=study["metrics"],
             csv=os.path.join(work, "metrics.csv"),
             # on_error tells the seed image's errors by this name
@@ -242,6 +254,7 @@ class Runner:
         GLib.idle_add(lambda: self.next() and False)
         self.loop.run()
         if holder is not None:
+            self.batches = holder.get_property("batches")
             holder.set_state(self.Gst.State.NULL)
         if self.tty and not self.quiet:
             print(file=sys.stderr)

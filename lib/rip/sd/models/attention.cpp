@@ -152,6 +152,12 @@ FeedForward FeedForward::load(const WeightLoader& w, int64_t dim, int64_t mult) 
 }
 
 at::Tensor FeedForward::forward(const at::Tensor& x) const {
+  // gelu on the chunk takes another vectorised path for another batch size
+  // when a row is one token (the tiny UNet's middle): a batch of several
+  // callers runs each caller's rows alone (caller_rows.h).
+  if (x.device().is_cpu())
+    if (const std::vector<int64_t>* callers = several_callers(x))
+      return per_caller(x, *callers, [this](const at::Tensor& in) { return forward(in); });
   const std::vector<at::Tensor> hg = proj.forward(x).chunk(2, -1);
   // GEGLU: hidden * exact-erf gelu(gate); then dropout (identity) and net.2.
   return out.forward(at::gelu(hg[1]).mul_(hg[0]));

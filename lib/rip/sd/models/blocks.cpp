@@ -6,12 +6,15 @@
 #include "rip/sd/models/blocks.h"
 
 #include <ATen/ATen.h>
+#include <ATen/Context.h>
+#include <ATen/Parallel.h>
 
 #include <cmath>
 #include <sstream>
 
 #include "rip/error.h"
 #include "rip/io/shape.h"
+#include "rip/sd/models/caller_rows.h"
 
 namespace rip::sd {
 
@@ -95,9 +98,76 @@ Conv2d Conv2d::load(const WeightLoader& w, int64_t in, int64_t out, int64_t kern
   return c;
 }
 
+// ---- CallerRows -------------------------------------------------------------
+
+namespace {
+thread_local const std::vector<int64_t>* current_caller_rows = nullptr;
+}  // namespace
+
+CallerRows::CallerRows(std::vector<int64_t> rows)
+    : rows_(std::move(rows)), outer_(current_caller_rows) {
+  current_caller_rows = &rows_;
+}
+
+CallerRows::~CallerRows() {
+  current_caller_rows = outer_;
+}
+
+const std::vector<int64_t>* CallerRows::current() {
+  return current_caller_rows;
+}
+
+namespace {
+
+// Whether libtorch 1.13's at::conv2d takes oneDNN for this input of `batch`
+// rows (ConvParams::use_mkldnn in aten/src/ATen/native/ConvUtils.h, for a
+// CPU float, non-transposed, undilated, ungrouped convolution); otherwise it
+// runs its native kernel, whose bits differ. bf16 always takes oneDNN.
+bool conv_takes_onednn(
+    const at::Tensor& x, const at::Tensor& weight, int64_t stride, int64_t batch) {
+  if (!x.device().is_cpu() || x.scalar_type() != at::kFloat) return true;  // no choice to mirror
+  if (!at::globalContext().userEnabledMkldnn()) return false;
+  const bool one_by_one = weight.size(-1) == 1 && weight.size(-2) == 1;
+  const bool big_kernel = weight.size(-1) > 3 && weight.size(-2) > 3;
+  const int64_t values = batch * x.size(1) * x.size(2) * x.size(3);
+  return (stride != 1 || batch >= 16 || !one_by_one || at::get_num_threads() > 1) &&
+      (big_kernel || batch > 1 || values > 20480);
+}
+
+}  // namespace
+
+const std::vector<int64_t>* several_callers(const at::Tensor& x) {
+  const std::vector<int64_t>* callers = CallerRows::current();
+  if (!callers || callers->size() < 2) return nullptr;
+  int64_t total = 0;
+  for (int64_t rows : *callers) total += rows;
+  return total == x.size(0) ? callers : nullptr;
+}
+
+at::Tensor per_caller(const at::Tensor& x, const std::vector<int64_t>& callers,
+    const std::function<at::Tensor(const at::Tensor&)>& fn) {
+  std::vector<at::Tensor> parts;
+  int64_t offset = 0;
+  for (int64_t rows : callers) {
+    parts.push_back(fn(x.narrow(0, offset, rows)));
+    offset += rows;
+  }
+  return at::cat(parts);
+}
+
 at::Tensor Conv2d::forward(const at::Tensor& x) const {
   // nn.Conv2d: F.conv2d(x, weight, bias, stride, padding, dilation 1, groups 1)
-  return at::conv2d(x, weight, bias, {stride, stride}, {padding, padding}, {1, 1}, 1);
+  const auto conv = [this](const at::Tensor& in) {
+    return at::conv2d(in, weight, bias, {stride, stride}, {padding, padding}, {1, 1}, 1);
+  };
+  if (const std::vector<int64_t>* callers = several_callers(x)) {
+    // A batch of several callers: where one caller's rows alone would take
+    // another kernel than the whole batch, run each caller's rows alone.
+    const bool whole = conv_takes_onednn(x, weight, stride, x.size(0));
+    for (int64_t rows : *callers)
+      if (conv_takes_onednn(x, weight, stride, rows) != whole) return per_caller(x, *callers, conv);
+  }
+  return conv(x);
 }
 
 Linear Linear::load(const WeightLoader& w, int64_t in, int64_t out, bool with_bias) {
@@ -108,7 +178,14 @@ Linear Linear::load(const WeightLoader& w, int64_t in, int64_t out, bool with_bi
 }
 
 at::Tensor Linear::forward(const at::Tensor& x) const {
-  return at::linear(x, weight, bias);
+  // On the CPU the GEMM's rounding depends on the matrix height (OpenBLAS
+  // picks its kernels by size), so a batch of several callers runs each
+  // caller's rows alone; the rows of one caller stay one GEMM, as alone.
+  const auto linear = [this](const at::Tensor& in) { return at::linear(in, weight, bias); };
+  if (x.device().is_cpu())
+    if (const std::vector<int64_t>* callers = several_callers(x))
+      return per_caller(x, *callers, linear);
+  return linear(x);
 }
 
 GroupNorm GroupNorm::load(const WeightLoader& w, int64_t groups, int64_t channels, double eps) {

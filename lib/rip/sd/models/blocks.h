@@ -16,6 +16,7 @@
 #include <c10/core/Device.h>
 #include <c10/core/ScalarType.h>
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -60,6 +61,13 @@ void check_all_weights_used(const Weights& weights, const std::string& model_nam
 // Throws rip::Error for a dtype the model cannot run in on that device
 // (libtorch 1.13 has no float16 convolutions or GEMMs on the CPU).
 void check_dtype_and_device(at::ScalarType dtype, at::Device device, const std::string& model_name);
+
+// Batching across loops (caller_rows.h): the callers' rows when x's batch
+// holds several callers, else nullptr; and fn run on each caller's rows of x
+// alone, joined again along dim 0.
+const std::vector<int64_t>* several_callers(const at::Tensor& x);
+at::Tensor per_caller(const at::Tensor& x, const std::vector<int64_t>& callers,
+    const std::function<at::Tensor(const at::Tensor&)>& fn);
 
 // ---- layers ---------------------------------------------------------------
 

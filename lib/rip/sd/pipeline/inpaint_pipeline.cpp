@@ -23,6 +23,8 @@
 #include "rip/io/json_file.h"
 #include "rip/sd/single_file.h"
 #include "rip/sd/weights.h"
+#include "rip/sd/pipeline/call_batcher.h"
+#include "rip/sd/models/caller_rows.h"
 #include "rip/sd/models/unet.h"
 #include "rip/sd/models/vae.h"
 #include "rip/sd/sched/scheduler.h"
@@ -72,8 +74,11 @@ struct Models {
   std::unique_ptr<AutoencoderKL> vae;
   SchedulerConfig scheduler_config;
   int vae_scale_factor = 8;
-  // Serialises inference on the shared weights and guards the prompt cache.
-  std::mutex mutex;
+  // Every UNet and VAE call of the pipelines sharing these weights: one
+  // at a time, batched across loops where their settings allow.
+  CallBatcher batcher;
+  // Guards the text encoder's prompt cache.
+  std::mutex prompt_mutex;
   std::map<std::string, at::Tensor> prompt_cache;
 };
 
@@ -264,6 +269,7 @@ std::shared_ptr<Models> shared_models(const PipelineOptions& options) {
 // diffusers encode_prompt: tokenizer(padding="max_length", truncation=True)
 // then text_encoder(ids)[0], in the text encoder's dtype.
 at::Tensor encode_prompt(Models& m, const std::string& prompt) {
+  std::lock_guard<std::mutex> guard(m.prompt_mutex);
   auto it = m.prompt_cache.find(prompt);
   if (it != m.prompt_cache.end()) return it->second;
   std::vector<int64_t> ids = m.tokenizer->encode(prompt);
@@ -275,9 +281,26 @@ at::Tensor encode_prompt(Models& m, const std::string& prompt) {
   return embeds;
 }
 
-// diffusers: retrieve_latents(vae.encode(x), generator) * scaling_factor
-at::Tensor encode_vae_image(Models& m, const at::Tensor& image, at::Generator& gen) {
-  auto posterior = AutoencoderKL::posterior(m.vae->encode_moments(image));
+// How many loops' VAE calls may share a batch. On the CPU none: libtorch
+// 1.13's kernels in the VAE do not give a row the same bits in a batch as
+// alone (1e-5 apart on the tiny model, beyond what CallerRows mends), and
+// the VAE is 2 of a step count + 3 calls. CUDA batches them (its kernels
+// are not bit-stable across batch sizes anyway).
+int vae_max_batch(const Models& m) {
+  return m.device.is_cpu() ? 1 : 0;
+}
+
+// diffusers: retrieve_latents(vae.encode(x), generator) * scaling_factor.
+// Each caller samples with its own generator.
+at::Tensor encode_vae_image(
+    Models& m, const CallBatcher::Member& member, const at::Tensor& image, at::Generator& gen) {
+  const CallBatcher::Fn fn = [&m](const std::vector<at::Tensor>& in,
+                                 const std::vector<int64_t>& rows) {
+    const CallerRows callers(rows);
+    return m.vae->encode_moments(in[0]);
+  };
+  auto posterior =
+      AutoencoderKL::posterior(m.batcher.call(member, "vae-encode", {image}, fn, vae_max_batch(m)));
   return posterior.sample(gen) * m.vae->scaling_factor();
 }
 
@@ -314,6 +337,10 @@ const PipelineOptions& InpaintPipeline::options() const {
 
 std::string InpaintPipeline::scheduler_name() const {
   return impl_->models->scheduler_config.class_name;
+}
+
+std::map<std::string, std::map<int, int64_t>> InpaintPipeline::batch_counts() const {
+  return impl_->models->batcher.batch_counts();
 }
 
 bool InpaintPipeline::shares_weights_with(const InpaintPipeline& other) const {
@@ -357,7 +384,6 @@ cv::Mat InpaintPipeline::inpaint(const cv::Mat& image, const cv::Mat& mask,
   if (s.steps < 1) throw Error("steps must be at least 1");
   if (!(s.strength > 0.0 && s.strength <= 1.0)) throw Error("strength must be in (0, 1]");
 
-  std::lock_guard<std::mutex> guard(m.mutex);
   c10::InferenceMode inference;
   const at::Device dev = m.device;
   const at::ScalarType dtype = m.dtype;
@@ -402,6 +428,10 @@ cv::Mat InpaintPipeline::inpaint(const cv::Mat& image, const cv::Mat& mask,
   at::Tensor masked_image = init_image * (mask_condition < 0.5);
 
   at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(s.seed);
+  // From here on this inpaint's model calls may share batches with other
+  // loops' (joined after the prompts, whose encoding is not batched, so
+  // that nobody waits for it).
+  const CallBatcher::Member member = m.batcher.join(s.max_batch);
 
   // 6. prepare_latents. With strength < 1 the image is encoded first (one
   // draw), then the noise; with strength 1 only the noise.
@@ -410,7 +440,7 @@ cv::Mat InpaintPipeline::inpaint(const cv::Mat& image, const cv::Mat& mask,
   at::Tensor latents;
   {
     at::Tensor image_latents;
-    if (!strength_max) image_latents = encode_vae_image(m, init_image.to(dev, dtype), gen);
+    if (!strength_max) image_latents = encode_vae_image(m, member, init_image.to(dev, dtype), gen);
     at::Tensor noise = randn_tensor(latent_shape, gen, dev, dtype);
     if (strength_max) {
       latents = noise * scheduler->init_noise_sigma();
@@ -421,20 +451,27 @@ cv::Mat InpaintPipeline::inpaint(const cv::Mat& image, const cv::Mat& mask,
 
   // 7. prepare_mask_latents: nearest downsample; masked image latents.
   at::Tensor mask_latents = at::upsample_nearest2d(mask_condition, {lh, lw}).to(dev, dtype);
-  at::Tensor masked_image_latents = encode_vae_image(m, masked_image.to(dev, dtype), gen);
+  at::Tensor masked_image_latents = encode_vae_image(m, member, masked_image.to(dev, dtype), gen);
   if (cfg_batch) {
     mask_latents = at::cat({mask_latents, mask_latents});
     masked_image_latents = at::cat({masked_image_latents, masked_image_latents});
   }
 
-  // 10. Denoising loop.
+  // 10. Denoising loop. The timestep goes in once per row, so that rows
+  // of loops at other steps can share the call.
+  const CallBatcher::Fn unet = [&m](const std::vector<at::Tensor>& in,
+                                   const std::vector<int64_t>& rows) {
+    const CallerRows callers(rows);
+    return m.unet->forward(in[0], in[1], in[2]);
+  };
   const int64_t n = timesteps.size(0);
   for (int64_t i = 0; i < n; i++) {
     at::Tensor t = timesteps[i];
     at::Tensor x = cfg_batch ? at::cat({latents, latents}) : latents;
     x = scheduler->scale_model_input(x, t);
     x = at::cat({x, mask_latents, masked_image_latents}, 1);
-    at::Tensor noise_pred = m.unet->forward(x, t, prompt_embeds);
+    at::Tensor noise_pred = m.batcher.call(
+        member, "unet", {x, t.reshape({1}).expand({x.size(0)}), prompt_embeds}, unet);
     if (cfg_batch) {
       auto halves = noise_pred.chunk(2);
       noise_pred = halves[0] + s.guidance_scale * (halves[1] - halves[0]);
@@ -445,7 +482,13 @@ cv::Mat InpaintPipeline::inpaint(const cv::Mat& image, const cv::Mat& mask,
 
   // Decode and postprocess: (x / 2 + 0.5).clamp(0, 1), * 255, round half
   // to even (numpy's round), uint8.
-  at::Tensor decoded = m.vae->decode(latents / m.vae->scaling_factor());
+  const CallBatcher::Fn decode = [&m](const std::vector<at::Tensor>& in,
+                                     const std::vector<int64_t>& rows) {
+    const CallerRows callers(rows);
+    return m.vae->decode(in[0]);
+  };
+  at::Tensor decoded = m.batcher.call(
+      member, "vae-decode", {latents / m.vae->scaling_factor()}, decode, vae_max_batch(m));
   at::Tensor out =
       (decoded * 0.5 + 0.5).clamp(0, 1).to(at::kCPU).permute({0, 2, 3, 1}).to(at::kFloat);
   out = (out * 255).round().to(at::kByte).contiguous();

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -25,6 +26,10 @@ struct InpaintSettings {
   std::string scheduler;        // "" = the model's scheduler_config.json
   double eta = 0.0;             // DDIM only
   bool paste_back = true;       // keep every unmasked pixel of the input
+  // The most loops (this one included) whose UNet and VAE calls may run as
+  // one batch when they share the model; 1 = this loop's calls run alone.
+  // The image is the same either way (docs/models.md: batching).
+  int max_batch = 1;
 };
 
 struct PipelineOptions {
@@ -63,8 +68,9 @@ class InpaintPipeline {
   // image: 8-bit RGB (CV_8UC3), mask: 8-bit (CV_8UC1; >= 128 = repaint, as
   // diffusers binarises at 0.5), same size, both multiples of 8. Returns the
   // RGB result of the same size: diffusers' image, with the unmasked pixels
-  // of `image` pasted back when settings.paste_back. Thread-safe (calls on
-  // one shared model run one after another).
+  // of `image` pasted back when settings.paste_back. Thread-safe: the model
+  // calls of pipelines sharing one model run one at a time, or as one batch
+  // (settings.max_batch).
   cv::Mat inpaint(const cv::Mat& image, const cv::Mat& mask, const InpaintSettings& settings,
       const ProgressFn& progress = {});
 
@@ -73,6 +79,10 @@ class InpaintPipeline {
   int default_size() const;
   const PipelineOptions& options() const;
   std::string scheduler_name() const;  // the model's own
+  // How many batches of each size (loops) the model's calls ran in, per
+  // call ("unet", "vae-encode", "vae-decode"), over every pipeline sharing
+  // this model: {"unet": {3: 12, 2: 4}}.
+  std::map<std::string, std::map<int, int64_t>> batch_counts() const;
   // True when both pipelines use one copy of the weights.
   bool shares_weights_with(const InpaintPipeline& other) const;
 
