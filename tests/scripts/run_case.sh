@@ -276,6 +276,15 @@ PY
     ;;
   rip-study-errors)
     study_images
+    # OUT that is a file: the documented exit 2 and a message, no traceback.
+    study_spec ok.toml
+    touch afile
+    for cmd in "run ok.toml afile" "status afile" "report afile" "merge afile afile"; do
+      rc=0; out=$(rip_study $cmd 2>&1) || rc=$?
+      [[ $rc == 2 ]] || fail "rip-study $cmd: exit $rc, not 2: $out"
+      grep -q "OUT 'afile' is a file, not a folder" <<<"$out" || fail "unclear (rip-study $cmd): $out"
+      grep -q Traceback <<<"$out" && fail "rip-study $cmd: a traceback: $out"
+    done
     study_spec bad.toml 'mask_size = 3'
     expect_error "unknown key 'mask_size' in the spec" rip_study run bad.toml o
     study_spec bad.toml

@@ -228,6 +228,14 @@ def main(argv=None):
     args = p.parse_args(argv)
     if getattr(args, "jobs", 0) < 0:
         p.error("--jobs must not be negative")
+    outs = getattr(args, "out", [])
+    for out in (outs if isinstance(outs, list) else [outs]) + \
+            getattr(args, "shards", []):
+        if os.path.exists(out) and not os.path.isdir(out):
+            print(f"{PROG}: OUT '{out}' is a file, not a folder: give the "
+                  "study's output folder (rip-study run creates it)",
+                  file=sys.stderr)
+            return 2
     try:
         return {"run": cmd_run, "merge": cmd_merge, "status": cmd_status,
                 "plan": cmd_plan, "report": cmd_report}[args.command](args)

@@ -118,8 +118,8 @@ std::string find_backbone_file(Net net, const std::string& dir) {
       ". Run tools/get-lpips-weights to "
       "download them into " +
       torch_hub_checkpoints_dir() +
-      ", or give the "
-      "folder (weights) or the file (--backbone)");
+      ", or give the folder that holds it: lpipsmeter weights=DIR, rip-study's "
+      "lpips_weights, rip-lpips --weights DIR (or --backbone FILE)");
 }
 
 std::string find_lin_file(Net net, Version version, const std::string& dir) {
@@ -145,7 +145,8 @@ std::string find_lin_file(Net net, Version version, const std::string& dir) {
       ".pth) were not found: looked for " + join(names, ", ") + " in " + join(dirs, ", ") +
       ". Run tools/get-lpips-weights to download them, "
       "install the lpips Python package (pip install lpips), or give the "
-      "folder (weights) or the file (--lin)");
+      "folder that holds it: lpipsmeter weights=DIR, rip-study's lpips_weights, "
+      "rip-lpips --weights DIR (or --lin FILE)");
 }
 
 }  // namespace rip::lpips

@@ -210,7 +210,12 @@ std::shared_ptr<Models> load_models(const PipelineOptions& options) {
         "such as stable-diffusion-2-inpainting (docs/models.md)");
   if (is_single_file(dir)) return load_single_file_models(options);
   if (!fs::is_directory(dir)) throw Error("model folder '" + dir.string() + "' does not exist");
-  require_file(dir / "model_index.json", "the pipeline description");
+  if (!fs::exists(dir / "model_index.json"))
+    throw Error("'" + dir.string() +
+        "' has no model_index.json, so it is not a diffusers model folder: set model to "
+        "the folder as downloaded (e.g. stable-diffusion-2-inpainting: model_index.json, "
+        "unet/, vae/, text_encoder/, tokenizer/, scheduler/) or to a single-file "
+        "checkpoint such as 512-inpainting-ema.safetensors (docs/models.md)");
   auto m = new_models(options);
   const at::ScalarType dtype = m->dtype;
   const at::Device device = m->device;
