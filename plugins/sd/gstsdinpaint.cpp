@@ -41,11 +41,12 @@
  *
  * Batching across loops: with #GstSdInpaint:max-batch N > 1, loops in one
  * process that share the model (several pipelines, or several loops in one)
- * send their UNet and VAE calls through one batcher, which runs the calls
- * that meet as one batch of up to N loops. A batch waits only for loops in
- * the middle of an inpaint; each loop keeps its own generator, so every
- * image is the one the loop gives alone, bit for bit. It pays where a batch
- * costs less than its parts (a GPU; on a CPU about 10 %). The read-only
+ * send their UNet calls (off the CPU their VAE calls too) through one
+ * batcher, which runs the calls that meet as one batch of up to N loops. A
+ * batch waits only for loops in the middle of an inpaint; each loop keeps its
+ * own generator, so every image is the one the loop gives alone, bit for bit
+ * on the CPU. It pays where a batch costs less than its parts (a GPU; on a
+ * CPU it is about even). The read-only
  * #GstSdInpaint:batches tells how the calls ran (docs/models.md: batching).
  *
  * ## Example launch line
@@ -429,7 +430,7 @@ static void gst_sd_inpaint_class_init(GstSdInpaintClass* klass) {
           0, 1024, DEFAULT_THREADS, rw));
   g_object_class_install_property(gobject_class, PROP_MAX_BATCH,
       g_param_spec_uint("max-batch", "Max batch",
-          "The most loops whose UNet and VAE calls run as one batch: loops in "
+          "The most loops whose UNet calls (off the CPU also VAE calls) run as one batch: loops in "
           "this process that share the model wait for each other at each call "
           "and run it together (1 = this element's calls run alone). The "
           "images are the same either way",

@@ -20,17 +20,13 @@
 #include "rip/io/image.h"
 #include "rip/sd/pipeline/inpaint_pipeline.h"
 #include "../threads.h"
+#include "testutil.h"  // tests/io: sd_data()
 
 namespace fs = std::filesystem;
 using rip::sd::InpaintPipeline;
 using rip::sd::InpaintSettings;
 
 namespace {
-
-fs::path data_dir() {
-  const char* d = std::getenv("RIP_SD_TEST_DATA");
-  return d ? fs::path(d) : fs::path(RIP_SD_TEST_DATA_DEFAULT);
-}
 
 struct Loop {
   std::string image, mask;
@@ -43,7 +39,7 @@ struct Loop {
 std::vector<cv::Mat> run_loop(InpaintPipeline& p, const Loop& loop, int max_batch, int threads,
     const std::function<void(int)>& progress = {}) {
   rip::sd::test::set_threads(threads, threads);  // the count shapes the last bits
-  const fs::path g = data_dir() / "goldens";
+  const fs::path g = rip::sd::test::sd_data() / "goldens";
   cv::Mat image = rip::io::load_rgb_image((g / loop.image).string());
   const cv::Mat mask = cv::imread((g / loop.mask).string(), cv::IMREAD_GRAYSCALE);
   std::vector<cv::Mat> out;
@@ -61,7 +57,7 @@ std::vector<cv::Mat> run_loop(InpaintPipeline& p, const Loop& loop, int max_batc
 
 std::shared_ptr<InpaintPipeline> tiny_sd2() {
   rip::sd::PipelineOptions o;
-  o.model_dir = data_dir() / "tiny-sd2";
+  o.model_dir = rip::sd::test::sd_data() / "tiny-sd2";
   return InpaintPipeline::load(o);
 }
 

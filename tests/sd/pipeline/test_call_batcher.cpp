@@ -14,6 +14,7 @@
 
 #include <gtest/gtest.h>
 
+#include "rip/sd/models/caller_rows.h"
 #include "rip/sd/pipeline/call_batcher.h"
 
 using rip::sd::CallBatcher;
@@ -25,9 +26,12 @@ namespace {
 struct Doubler {
   std::mutex mutex;
   std::vector<int64_t> batch_rows;
-  CallBatcher::Fn fn = [this](const std::vector<at::Tensor>& in, const std::vector<int64_t>&) {
+  std::vector<std::vector<int64_t>> callers;  // CallerRows::current() per batch
+  CallBatcher::Fn fn = [this](const std::vector<at::Tensor>& in) {
     std::lock_guard<std::mutex> lock(mutex);
     batch_rows.push_back(in[0].size(0));
+    const std::vector<int64_t>* rows = rip::sd::CallerRows::current();
+    callers.push_back(rows ? *rows : std::vector<int64_t>{});
     return in[0] * 2;
   };
 };
@@ -85,6 +89,9 @@ TEST(CallBatcher, WaitsForEveryMemberThenRunsOneBatch) {
   EXPECT_TRUE(f1.get().equal(rows({2})));
   EXPECT_TRUE(f2.get().equal(rows({10, 12})));
   EXPECT_EQ(d.batch_rows, std::vector<int64_t>{3});
+  // The models learn whose rows are whose (rip/sd/models/caller_rows.h).
+  EXPECT_EQ(d.callers, (std::vector<std::vector<int64_t>>{{1, 2}}));
+  EXPECT_EQ(rip::sd::CallerRows::current(), nullptr);
   EXPECT_EQ(b.batch_counts().at("unet").at(2), 1);
 }
 
@@ -149,8 +156,7 @@ TEST(CallBatcher, OtherShapesAndKindsGoInTheirOwnBatches) {
 
 TEST(CallBatcher, AnErrorReachesEveryCallerOfTheBatch) {
   CallBatcher b;
-  const CallBatcher::Fn fails = [](const std::vector<at::Tensor>&,
-                                    const std::vector<int64_t>&) -> at::Tensor {
+  const CallBatcher::Fn fails = [](const std::vector<at::Tensor>&) -> at::Tensor {
     throw std::runtime_error("out of memory");
   };
   auto m1 = b.join(4);
@@ -170,7 +176,7 @@ TEST(CallBatcher, AnErrorReachesEveryCallerOfTheBatch) {
 TEST(CallBatcher, OneBatchRunsAtATime) {
   CallBatcher b;
   std::atomic<int> inside{0}, most{0};
-  const CallBatcher::Fn slow = [&](const std::vector<at::Tensor>& in, const std::vector<int64_t>&) {
+  const CallBatcher::Fn slow = [&](const std::vector<at::Tensor>& in) {
     most = std::max(most.load(), ++inside);
     std::this_thread::sleep_for(20ms);
     inside--;

@@ -9,8 +9,9 @@
 // matrix heights. Such a convolution, and every linear layer, runs once per
 // caller instead (the rest, and the convolutions of large images, stay
 // batched). That is enough for the UNet (tests/sd/pipeline/test_batching.cpp);
-// the VAE is not batched on the CPU (rip/sd/pipeline/inpaint_pipeline.cpp). Set for the span of one call, on the thread that runs it;
-// torch-free.
+// the VAE is not batched on the CPU (rip/sd/pipeline/inpaint_pipeline.cpp).
+// CallBatcher sets it for the span of one batched call, on the thread that
+// runs it; torch-free.
 #pragma once
 
 #include <cstdint>

@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "rip/error.h"
+#include "rip/sd/models/caller_rows.h"
 
 namespace rip::sd {
 
@@ -79,10 +80,8 @@ void CallBatcher::run(const std::vector<Request*>& batch) {
   const Request& head = *batch.front();
   try {
     at::Tensor output;
-    std::vector<int64_t> rows;
-    for (const Request* r : batch) rows.push_back(r->inputs.front().size(0));
     if (batch.size() == 1) {
-      output = (*head.fn)(head.inputs, rows);
+      output = (*head.fn)(head.inputs);
     } else {
       std::vector<at::Tensor> inputs;
       for (size_t k = 0; k < head.inputs.size(); k++) {
@@ -90,7 +89,10 @@ void CallBatcher::run(const std::vector<Request*>& batch) {
         for (const Request* r : batch) parts.push_back(r->inputs[k]);
         inputs.push_back(at::cat(parts));
       }
-      output = (*head.fn)(inputs, rows);
+      std::vector<int64_t> rows;
+      for (const Request* r : batch) rows.push_back(r->inputs.front().size(0));
+      const CallerRows callers(std::move(rows));
+      output = (*head.fn)(inputs);
     }
     int64_t offset = 0;
     for (Request* r : batch) {

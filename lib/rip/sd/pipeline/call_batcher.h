@@ -4,8 +4,8 @@
 // shared model send their model calls through one CallBatcher, which runs
 // the calls of the same kind and input shapes as one batch. Each caller
 // keeps its own generator and scheduler; only the network calls are shared.
-// The batched call gets each caller's rows, which the pipeline hands to the
-// models (rip/sd/models/caller_rows.h) so that a caller's rows come out as
+// A batch of several callers runs under rip/sd/models/caller_rows.h, which
+// tells the models whose rows are whose, so that a caller's rows come out as
 // they would alone (checked bit for bit by tests/sd/pipeline/test_batching.cpp).
 //
 // The rules (each has a test in tests/sd/pipeline/test_call_batcher.cpp):
@@ -38,11 +38,10 @@ namespace rip::sd {
 
 class CallBatcher {
  public:
-  // The batched call: each input concatenated along dim 0 over the callers,
-  // and each caller's rows of it (in batch order) -> one output whose dim 0
-  // has the inputs' rows, in the same order.
-  using Fn =
-      std::function<at::Tensor(const std::vector<at::Tensor>&, const std::vector<int64_t>& rows)>;
+  // The batched call: each input concatenated along dim 0 over the callers
+  // -> one output whose dim 0 has the inputs' rows, in the same order. With
+  // several callers it runs under a CallerRows of each caller's rows.
+  using Fn = std::function<at::Tensor(const std::vector<at::Tensor>&)>;
 
   class Member {
    public:

@@ -24,7 +24,6 @@
 #include "rip/sd/single_file.h"
 #include "rip/sd/weights.h"
 #include "rip/sd/pipeline/call_batcher.h"
-#include "rip/sd/models/caller_rows.h"
 #include "rip/sd/models/unet.h"
 #include "rip/sd/models/vae.h"
 #include "rip/sd/sched/scheduler.h"
@@ -288,7 +287,7 @@ at::Tensor encode_prompt(Models& m, const std::string& prompt) {
 
 // How many loops' VAE calls may share a batch. On the CPU none: libtorch
 // 1.13's kernels in the VAE do not give a row the same bits in a batch as
-// alone (1e-5 apart on the tiny model, beyond what CallerRows mends), and
+// alone (1e-5 apart on the tiny model, beyond what caller_rows.h mends), and
 // the VAE is 2 of a step count + 3 calls. CUDA batches them (its kernels
 // are not bit-stable across batch sizes anyway).
 int vae_max_batch(const Models& m) {
@@ -299,9 +298,7 @@ int vae_max_batch(const Models& m) {
 // Each caller samples with its own generator.
 at::Tensor encode_vae_image(
     Models& m, const CallBatcher::Member& member, const at::Tensor& image, at::Generator& gen) {
-  const CallBatcher::Fn fn = [&m](const std::vector<at::Tensor>& in,
-                                 const std::vector<int64_t>& rows) {
-    const CallerRows callers(rows);
+  const CallBatcher::Fn fn = [&m](const std::vector<at::Tensor>& in) {
     return m.vae->encode_moments(in[0]);
   };
   auto posterior =
@@ -464,9 +461,7 @@ cv::Mat InpaintPipeline::inpaint(const cv::Mat& image, const cv::Mat& mask,
 
   // 10. Denoising loop. The timestep goes in once per row, so that rows
   // of loops at other steps can share the call.
-  const CallBatcher::Fn unet = [&m](const std::vector<at::Tensor>& in,
-                                   const std::vector<int64_t>& rows) {
-    const CallerRows callers(rows);
+  const CallBatcher::Fn unet = [&m](const std::vector<at::Tensor>& in) {
     return m.unet->forward(in[0], in[1], in[2]);
   };
   const int64_t n = timesteps.size(0);
@@ -487,9 +482,7 @@ cv::Mat InpaintPipeline::inpaint(const cv::Mat& image, const cv::Mat& mask,
 
   // Decode and postprocess: (x / 2 + 0.5).clamp(0, 1), * 255, round half
   // to even (numpy's round), uint8.
-  const CallBatcher::Fn decode = [&m](const std::vector<at::Tensor>& in,
-                                     const std::vector<int64_t>& rows) {
-    const CallerRows callers(rows);
+  const CallBatcher::Fn decode = [&m](const std::vector<at::Tensor>& in) {
     return m.vae->decode(in[0]);
   };
   at::Tensor decoded = m.batcher.call(

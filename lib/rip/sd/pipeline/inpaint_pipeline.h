@@ -26,9 +26,10 @@ struct InpaintSettings {
   std::string scheduler;        // "" = the model's scheduler_config.json
   double eta = 0.0;             // DDIM only
   bool paste_back = true;       // keep every unmasked pixel of the input
-  // The most loops (this one included) whose UNet and VAE calls may run as
-  // one batch when they share the model; 1 = this loop's calls run alone.
-  // The image is the same either way (docs/models.md: batching).
+  // The most loops (this one included) whose UNet calls (and, off the CPU,
+  // VAE calls) may run as one batch when they share the model; 1 = this
+  // loop's calls run alone. The image is the same either way on the CPU
+  // (docs/models.md: batching across loops).
   int max_batch = 1;
 };
 
