@@ -15,6 +15,8 @@
 // times and peak memory it prints the minor page faults of the timed call,
 // the BLAS libtorch ran on, and output_fnv1a, a hash of the result's bytes:
 // the same hash from two builds or settings means the same bits out.
+// RIP_BENCH_DTYPE=fp32|bf16 (default fp32) is the compute dtype; the JSON
+// line says which, and which of the CPU's features bf16 can use.
 #include <sys/resource.h>
 #include <time.h>
 
@@ -28,7 +30,9 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <memory>
+#include <stdexcept>
 #include <string>
 
 #include <torch/csrc/autograd/profiler_legacy.h>
@@ -76,6 +80,38 @@ static long minor_faults() {
   return ru.ru_minflt;
 }
 
+// The CPU's name and the /proc/cpuinfo flags that decide how bf16 runs:
+// oneDNN's bf16 convolutions need AVX-512 (avx512bw); avx512_bf16 gives
+// native bf16 dot products, amx_bf16 the matrix tiles.
+static std::string cpu_json() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line, name, flags;
+  while (std::getline(in, line) && (name.empty() || flags.empty())) {
+    const auto colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    const std::string key = line.substr(0, line.find_first_of(" \t"));
+    const std::string value = colon + 2 <= line.size() ? line.substr(colon + 2) : "";
+    if (key == "model" && line.rfind("model name", 0) == 0 && name.empty()) name = value;
+    if (key == "flags" && flags.empty()) flags = " " + value + " ";
+  }
+  std::string found;
+  for (const char* f : {"avx2", "avx512bw", "avx512_bf16", "amx_bf16"})
+    if (flags.find(std::string(" ") + f + " ") != std::string::npos)
+      found += std::string(found.empty() ? "" : " ") + f;
+  std::string quoted;
+  for (char c : name)
+    if (c != '"' && c != '\\') quoted += c;
+  return "\"cpu\": \"" + quoted + "\", \"cpu_flags\": \"" + found + "\", ";
+}
+
+static at::ScalarType bench_dtype(std::string& name) {
+  const char* env = std::getenv("RIP_BENCH_DTYPE");
+  name = env && *env ? env : "fp32";
+  if (name == "fp32") return at::kFloat;
+  if (name == "bf16") return at::kBFloat16;
+  throw std::runtime_error("RIP_BENCH_DTYPE must be fp32 or bf16, not '" + name + "'");
+}
+
 static double peak_rss_mib() {
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
@@ -97,16 +133,21 @@ int main(int argc, char** argv) {
   double seconds = 0, cpu = -1, encode_s = -1, decode_s = -1;
   uint64_t output = 0;
   long faults = -1;
+  std::string dtype_name;
   try {
+    const at::ScalarType dtype = bench_dtype(dtype_name);
+    rip::sd::check_device("cpu", dtype_name);
     if (what == "unet1" || what == "unet2") {
       c10::InferenceMode guard;
       auto unet = rip::sd::UNet2DConditionModel::load(
-          std::filesystem::path(model) / "unet", "", at::kFloat, at::Device(at::kCPU));
+          std::filesystem::path(model) / "unet", "", dtype, at::Device(at::kCPU));
       const int64_t b = what == "unet1" ? 1 : 2;
       auto gen = at::make_generator<at::CPUGeneratorImpl>(0);
       const auto f32 = at::TensorOptions().dtype(at::kFloat);
-      auto x = at::randn({b, 9, size / 8, size / 8}, gen, f32);
-      auto ctx = at::randn({b, 77, int64_t(unet.config().cross_attention_dim.at(0))}, gen, f32);
+      // Drawn in fp32 and then rounded, so that both dtypes see the same inputs.
+      auto x = at::randn({b, 9, size / 8, size / 8}, gen, f32).to(dtype);
+      auto ctx =
+          at::randn({b, 77, int64_t(unet.config().cross_attention_dim.at(0))}, gen, f32).to(dtype);
       auto t = at::scalar_tensor(501, at::kLong);
       unet.forward(x, t, ctx);  // warm-up
       // RIP_BENCH_PROFILE=FILE: a Chrome trace of the last timed call's ATen
@@ -135,11 +176,11 @@ int main(int argc, char** argv) {
       // over) and decode of its latents: the fixed part of every inpaint.
       c10::InferenceMode guard;
       auto vae = rip::sd::AutoencoderKL::load(
-          std::filesystem::path(model) / "vae", "", at::kFloat, at::Device(at::kCPU));
+          std::filesystem::path(model) / "vae", "", dtype, at::Device(at::kCPU));
       auto gen = at::make_generator<at::CPUGeneratorImpl>(0);
       const auto f32 = at::TensorOptions().dtype(at::kFloat);
-      auto x = (at::rand({1, size, size, 3}, gen, f32) * 2 - 1).permute({0, 3, 1, 2});
-      auto z = at::randn({1, 4, size / 8, size / 8}, gen, f32);
+      auto x = (at::rand({1, size, size, 3}, gen, f32) * 2 - 1).to(dtype).permute({0, 3, 1, 2});
+      auto z = at::randn({1, 4, size / 8, size / 8}, gen, f32).to(dtype);
       vae.encode_moments(x);  // warm-up
       vae.decode(z);
       const int repeats = bench_repeats();
@@ -165,6 +206,7 @@ int main(int argc, char** argv) {
     } else if (what == "inpaint-empty" || what == "inpaint-prompt") {
       rip::sd::PipelineOptions options;
       options.model_dir = model;
+      options.dtype = dtype_name;
       auto pipeline = rip::sd::InpaintPipeline::load(options);
       cv::Mat image(size, size, CV_8UC3, cv::Scalar(120, 90, 60));
       cv::Mat mask = cv::Mat::zeros(size, size, CV_8UC1);
@@ -198,11 +240,11 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::printf(
-      "{\"what\": \"%s\", \"steps\": %d, \"size\": %d, "
-      "\"threads\": %d, \"blas\": \"%s\", \"seconds\": %.3f, \"cpu_seconds\": %.3f, "
+      "{\"what\": \"%s\", \"dtype\": \"%s\", \"steps\": %d, \"size\": %d, "
+      "\"threads\": %d, %s\"blas\": \"%s\", \"seconds\": %.3f, \"cpu_seconds\": %.3f, "
       "%s\"page_faults\": %ld, \"peak_rss_mib\": %.0f, \"output_fnv1a\": \"%016llx\"}\n",
-      what.c_str(), steps, size, at::get_num_threads(), rip::blas_name(rip::loaded_blas()), seconds,
-      cpu,
+      what.c_str(), dtype_name.c_str(), steps, size, at::get_num_threads(), cpu_json().c_str(),
+      rip::blas_name(rip::loaded_blas()), seconds, cpu,
       encode_s < 0 ? ""
                    : ("\"encode_seconds\": " + std::to_string(encode_s) +
                          ", \"decode_seconds\": " + std::to_string(decode_s) + ", ")

@@ -6,6 +6,7 @@
 WHAT: unet1 (one UNet call, batch 1), unet2 (batch 2: one CFG step), vae
 (one VAE encode and decode),
 inpaint-empty (whole inpaint, empty prompt), inpaint-prompt (with a prompt).
+RIP_BENCH_DTYPE=fp32|bf16 (default fp32): from_pretrained's torch_dtype.
 Prints one JSON line: seconds, peak RSS (MiB), threads.
 """
 import json
@@ -26,17 +27,20 @@ model, what = sys.argv[1], sys.argv[2]
 steps = int(sys.argv[3]) if len(sys.argv) > 3 else 50
 size = int(sys.argv[4]) if len(sys.argv) > 4 else 512
 
-pipe = StableDiffusionInpaintPipeline.from_pretrained(model)
+dtype_name = os.environ.get("RIP_BENCH_DTYPE") or "fp32"
+dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[dtype_name]
+pipe = StableDiffusionInpaintPipeline.from_pretrained(model, torch_dtype=dtype)
 pipe.set_progress_bar_config(disable=True)
-result = {"what": what, "steps": steps, "size": size,
+result = {"what": what, "dtype": dtype_name, "steps": steps, "size": size,
           "threads": torch.get_num_threads()}
 with torch.no_grad():
     if what in ("unet1", "unet2"):
         b = 1 if what == "unet1" else 2
         g = torch.Generator().manual_seed(0)
-        x = torch.randn(b, 9, size // 8, size // 8, generator=g)
+        # Drawn in fp32 and then rounded, as bench-sd does.
+        x = torch.randn(b, 9, size // 8, size // 8, generator=g).to(dtype)
         ctx = torch.randn(b, 77, pipe.text_encoder.config.hidden_size,
-                          generator=g)
+                          generator=g).to(dtype)
         t = torch.tensor(501)
         pipe.unet(x, t, encoder_hidden_states=ctx)  # warm-up
         # RIP_BENCH_PROFILE=FILE: Chrome trace of the timed call's ops.
@@ -58,9 +62,9 @@ with torch.no_grad():
     elif what == "vae":
         g = torch.Generator().manual_seed(0)
         # Channels-last, as the pipeline's image processor hands it over.
-        x = (torch.rand(1, size, size, 3, generator=g) * 2 - 1).permute(
-            0, 3, 1, 2)
-        z = torch.randn(1, 4, size // 8, size // 8, generator=g)
+        x = (torch.rand(1, size, size, 3, generator=g) * 2 - 1).to(
+            dtype).permute(0, 3, 1, 2)
+        z = torch.randn(1, 4, size // 8, size // 8, generator=g).to(dtype)
         pipe.vae.encode(x)  # warm-up
         pipe.vae.decode(z)
         repeats = max(1, int(os.environ.get("RIP_BENCH_REPEATS", "1")))

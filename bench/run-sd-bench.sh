@@ -22,21 +22,9 @@
 # RIP_BENCH_NO_DEFAULT=1 skips the diffusers runs with glibc's defaults.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
-model="${1:-/work/sd2-full-random}"
-steps="${2:-50}"
-size="${3:-512}"
-threads="${4:-$(nproc)}"
-build="${5:-$root/build}"
-export OMP_NUM_THREADS="$threads" HARNESS_THREADS="$threads"
-export RIP_BENCH_REPEATS="${RIP_BENCH_REPEATS:-3}"
-if [[ ! -f "$model/model_index.json" ]]; then
-  "$root/tests/data/sd/harness_python.sh" "$root/bench/make_full_size_sd2.py" "$model"
-fi
-ours() { "$build/bench/bench-sd" "$model" "$@"; }
-ref() { "$root/tests/data/sd/harness_python.sh" "$root/bench/bench_sd_diffusers.py" "$model" "$@" 2>/dev/null | tail -1; }
-ref_same_malloc() { MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=2147483647 ref "$@"; }
-field() { /usr/bin/python3 -c "import json,sys; print(json.loads(sys.argv[1]).get('$2', float('nan')))" "$1"; }
-ratio() { /usr/bin/python3 -c "print(f'{$1/$2:.2f}')"; }
+# shellcheck source=bench/sd_bench_lib.sh
+source "$root/bench/sd_bench_lib.sh"
+sd_bench_args 50 "$@"
 
 printf "SD2-inpainting architecture at %dx%d, %s steps, %s threads, CPU (%s)\n" \
   "$size" "$size" "$steps" "$threads" "$(date -u +%F)"

@@ -413,7 +413,8 @@ static void gst_sd_inpaint_class_init(GstSdInpaintClass* klass) {
   g_object_class_install_property(gobject_class, PROP_DTYPE,
       g_param_spec_enum("dtype", "Data type",
           "Compute precision: fp32 (diffusers' default), fp16 (CUDA only) "
-          "or bf16",
+          "or bf16 (a GPU, or a CPU with AVX-512: other samples than fp32's, "
+          "see docs/models.md)",
           GST_TYPE_RIP_SD_DTYPE, DEFAULT_DTYPE, rw));
   gst_type_mark_as_plugin_api(GST_TYPE_RIP_SD_DTYPE, (GstPluginAPIFlags) 0);
   g_object_class_install_property(gobject_class, PROP_PASTE_BACK,

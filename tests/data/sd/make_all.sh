@@ -135,6 +135,9 @@ for pair in EulerAncestralDiscreteScheduler:euler_a DPMSolverMultistepScheduler:
     "$D/tiny-sd2" "$G/image.png" "$G/mask.png" --prompt ""
 done
 
+say "sd2: inpaint in bf16 (from_pretrained(torch_dtype=torch.bfloat16))"
+q "$PY" "$S/make_bf16_goldens.py" "$D/tiny-sd2" "$G"
+
 say "manifest"
 (cd "$D" && find tiny-sd2 tiny-sd15 tiny-sd2-fp16 pickle single goldens -type f | LC_ALL=C sort |
   while read -r f; do printf '%s  %10d  %s\n' "$(sha256sum "$f" | cut -c1-64)" "$(stat -c %s "$f")" "$f"; done) \

@@ -368,6 +368,20 @@ void check_device(const std::string& device, const std::string& dtype) {
         "dtype fp16 needs a CUDA device: libtorch has no fp16 "
         "convolutions on the CPU. Use fp32 (diffusers' default) or bf16 on "
         "the CPU");
+  } else if (t == at::kBFloat16) {
+    // On a CPU with AVX-512, libtorch 1.13 hands bf16 convolutions and
+    // matrix products to oneDNN, which throws its own exception type (not
+    // c10::Error) when it has no kernel for the CPU, e.g. when limited by
+    // ONEDNN_MAX_CPU_ISA: try one before loading gigabytes.
+    try {
+      at::conv2d(at::ones({1, 1, 4, 4}, at::kBFloat16), at::ones({1, 1, 3, 3}, at::kBFloat16));
+    } catch (const std::exception& e) {
+      throw Error(std::string("dtype bf16 does not run on this CPU: a bf16 test convolution "
+                              "failed (") +
+          e.what() +
+          "). Use dtype=fp32 (diffusers' default), or bf16 on a GPU; a set "
+          "ONEDNN_MAX_CPU_ISA or DNNL_MAX_CPU_ISA below AVX512_CORE causes this too");
+    }
   }
 }
 
