@@ -36,6 +36,10 @@
  * reference BLAS, or OpenBLAS's pthreads build with more than one thread),
  * saying what to install.
  *
+ * Going down (PAUSED to READY) or a flush stops an inpaint in progress before
+ * its next model call, so a 50-step inpaint does not hold the pipeline for
+ * the rest of its steps; the frame is dropped, nothing is posted.
+ *
  * #GstSdInpaint:threads sets libtorch's thread count for the whole process
  * when the model loads (0: OMP_NUM_THREADS, else every CPU available).
  *
@@ -139,6 +143,7 @@ struct _GstSdInpaint {
   /* < private > */
   Settings* settings;  // guarded by the object lock
   State* state;        // start .. stop
+  gint cancelled;      // atomic: stop the inpaint in progress
 };
 
 #define gst_sd_inpaint_parent_class parent_class
@@ -320,13 +325,36 @@ static GstFlowReturn gst_sd_inpaint_transform_frame_ip(
               gst_structure_new("sdinpaint-progress", "frame", G_TYPE_UINT64, index, "step",
                   G_TYPE_INT, step, "steps", G_TYPE_INT, steps, NULL)));
     };
+    settings.cancelled = [self] { return g_atomic_int_get(&self->cancelled) != 0; };
     cv::Mat out = st.pipeline->inpaint(input, mask->to_image(w, h), settings, progress);
     out.copyTo(image);
+  } catch (const rip::sd::InpaintCancelled&) {
+    GST_DEBUG_OBJECT(self, "inpaint of frame %" G_GUINT64_FORMAT " cancelled", index);
+    return GST_FLOW_FLUSHING;
   } catch (const std::exception& e) {
     GST_ELEMENT_ERROR(self, STREAM, FAILED, ("sdinpaint failed: %s", e.what()), (NULL));
     return GST_FLOW_ERROR;
   }
   return GST_FLOW_OK;
+}
+
+// Set before the pads deactivate (which waits for the streaming thread),
+// cleared when the element may stream again.
+static GstStateChangeReturn gst_sd_inpaint_change_state(
+    GstElement* element, GstStateChange transition) {
+  GstSdInpaint* self = GST_SD_INPAINT(element);
+  if (transition == GST_STATE_CHANGE_PAUSED_TO_READY) g_atomic_int_set(&self->cancelled, 1);
+  if (transition == GST_STATE_CHANGE_READY_TO_PAUSED) g_atomic_int_set(&self->cancelled, 0);
+  return GST_ELEMENT_CLASS(parent_class)->change_state(element, transition);
+}
+
+// FLUSH_START arrives outside the streaming thread, while it may be in the
+// middle of an inpaint; FLUSH_STOP comes after it has left.
+static gboolean gst_sd_inpaint_sink_event(GstBaseTransform* trans, GstEvent* event) {
+  GstSdInpaint* self = GST_SD_INPAINT(trans);
+  if (GST_EVENT_TYPE(event) == GST_EVENT_FLUSH_START) g_atomic_int_set(&self->cancelled, 1);
+  if (GST_EVENT_TYPE(event) == GST_EVENT_FLUSH_STOP) g_atomic_int_set(&self->cancelled, 0);
+  return GST_BASE_TRANSFORM_CLASS(parent_class)->sink_event(trans, event);
 }
 
 static void gst_sd_inpaint_finalize(GObject* object) {
@@ -452,6 +480,8 @@ static void gst_sd_inpaint_class_init(GstSdInpaintClass* klass) {
   gst_element_class_add_static_pad_template(element_class, &sink_template);
   gst_element_class_add_static_pad_template(element_class, &src_template);
 
+  element_class->change_state = GST_DEBUG_FUNCPTR(gst_sd_inpaint_change_state);
+  trans_class->sink_event = GST_DEBUG_FUNCPTR(gst_sd_inpaint_sink_event);
   trans_class->start = GST_DEBUG_FUNCPTR(gst_sd_inpaint_start);
   trans_class->stop = GST_DEBUG_FUNCPTR(gst_sd_inpaint_stop);
   filter_class->set_info = GST_DEBUG_FUNCPTR(gst_sd_inpaint_set_info);
@@ -466,5 +496,6 @@ static void gst_sd_inpaint_init(GstSdInpaint* self) {
   self->settings->inpaint.paste_back = DEFAULT_PASTE_BACK;
   self->settings->inpaint.max_batch = DEFAULT_MAX_BATCH;
   self->state = nullptr;
+  self->cancelled = 0;
   gst_base_transform_set_qos_enabled(GST_BASE_TRANSFORM(self), FALSE);
 }

@@ -209,6 +209,55 @@ GST_START_TEST(test_loop_with_tiny_model) {
 }
 GST_END_TEST;
 
+// Counts sdinpaint-progress messages as they are posted (the streaming
+// thread), so that the test sees the steps while the pipeline runs.
+static GstBusSyncReply count_progress_sync(GstBus*, GstMessage* msg, gpointer data) {
+  if (GST_MESSAGE_TYPE(msg) == GST_MESSAGE_ELEMENT &&
+      gst_structure_has_name(gst_message_get_structure(msg), "sdinpaint-progress")) {
+    g_atomic_int_inc((gint*) data);
+    return GST_BUS_DROP;
+  }
+  return GST_BUS_PASS;
+}
+
+GST_START_TEST(test_null_mid_inpaint_stops_within_a_step) {
+  // A 500-step inpaint at 256x256 takes seconds on the tiny model; going to NULL
+  // in its middle must come back after the step in progress, not at the
+  // end of the inpaint, and the next start must run again, three times.
+  std::string seed = write_test_image(tmpdir, "seed.png", 64, 64);
+  GstElement* p = gst_parse_launch(("feedbacksrc channel=mid location=" + seed +
+                                       " width=256 height=256 iterations=1 timeout=0 ! masksampler "
+                                       "size=128 ! sdinpaint steps=500 model=" +
+                                       tiny_model() + " ! feedbacksink channel=mid")
+                                       .c_str(),
+      NULL);
+  fail_unless(p != NULL);
+  GstBus* bus = gst_element_get_bus(p);
+  gint steps = 0;
+  gst_bus_set_sync_handler(bus, count_progress_sync, &steps, NULL);
+  for (int round = 0; round < 3; round++) {
+    g_atomic_int_set(&steps, 0);
+    gst_element_set_state(p, GST_STATE_PLAYING);
+    for (int i = 0; i < 6000 && g_atomic_int_get(&steps) < 3; i++) g_usleep(10 * 1000);
+    const gint before = g_atomic_int_get(&steps);
+    fail_unless(before >= 3, "round %d: no denoising step in 60 s", round);
+    fail_unless_equals_int(gst_element_set_state(p, GST_STATE_NULL), GST_STATE_CHANGE_SUCCESS);
+    const gint after = g_atomic_int_get(&steps);
+    // The element stops before its next model call; the steps that run
+    // between reading `before` and the state change reaching sdinpaint
+    // (milliseconds each) make the margin.
+    fail_unless(after - before <= 10, "round %d: %d more steps ran after NULL was asked", round,
+        after - before);
+    fail_unless(after < 501, "round %d: the inpaint ran to its end", round);
+    GstMessage* error = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR);
+    fail_unless(error == NULL, "round %d: an error was posted", round);
+  }
+  gst_bus_set_sync_handler(bus, NULL, NULL, NULL);
+  gst_object_unref(bus);
+  gst_object_unref(p);
+}
+GST_END_TEST;
+
 GST_START_TEST(test_errors) {
   std::string seed = write_test_image(tmpdir, "seed.png", 64, 64);
   std::string src =
@@ -241,6 +290,7 @@ static Suite* sdinpaint_suite(void) {
   tcase_add_test(tc, test_single_file_model);
   tcase_add_test(tc, test_threads_property_sets_libtorch_threads);
   tcase_add_test(tc, test_loop_with_tiny_model);
+  tcase_add_test(tc, test_null_mid_inpaint_stops_within_a_step);
   tcase_add_test(tc, test_errors);
   suite_add_tcase(s, tc);
   return s;

@@ -479,7 +479,11 @@ cv::Mat InpaintPipeline::inpaint(const cv::Mat& image, const cv::Mat& mask,
     return m.unet->forward(in[0], in[1], in[2]);
   };
   const int64_t n = timesteps.size(0);
+  const auto stop_if_cancelled = [&s] {
+    if (s.cancelled && s.cancelled()) throw InpaintCancelled();
+  };
   for (int64_t i = 0; i < n; i++) {
+    stop_if_cancelled();
     at::Tensor t = timesteps[i];
     at::Tensor x = cfg_batch ? at::cat({latents, latents}) : latents;
     x = scheduler->scale_model_input(x, t);
@@ -499,6 +503,7 @@ cv::Mat InpaintPipeline::inpaint(const cv::Mat& image, const cv::Mat& mask,
   const CallBatcher::Fn decode = [&m](const std::vector<at::Tensor>& in) {
     return m.vae->decode(in[0]);
   };
+  stop_if_cancelled();
   at::Tensor decoded = m.batcher.call(
       member, "vae-decode", {latents / m.vae->scaling_factor()}, decode, vae_max_batch(m));
   at::Tensor out =

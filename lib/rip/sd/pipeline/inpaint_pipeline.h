@@ -31,6 +31,16 @@ struct InpaintSettings {
   // loop's calls run alone. The image is the same either way on the CPU
   // (docs/models.md: batching across loops).
   int max_batch = 1;
+  // Asked before every model call; true stops the inpaint there with
+  // InpaintCancelled (the element's way out of a 50-step inpaint when the
+  // pipeline goes down or flushes). Empty: never.
+  std::function<bool()> cancelled;
+};
+
+// The inpaint stopped because settings.cancelled said so: not a failure.
+class InpaintCancelled : public std::exception {
+ public:
+  const char* what() const noexcept override { return "the inpaint was cancelled"; }
 };
 
 struct PipelineOptions {
