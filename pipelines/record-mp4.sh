@@ -19,4 +19,4 @@ gst-launch-1.0 -e \
   ! tee name=t \
   t. ! queue ! feedbacksink channel=mp4 \
   t. ! queue ! lpipsmeter metrics=ssim,ms-ssim,psnr location="${out%.*}.csv" overlay=true \
-     ! videoconvert ! x264enc ! mp4mux ! filesink location="$out"
+     ! videoconvert ! video/x-raw,format=I420 ! x264enc ! mp4mux ! filesink location="$out"

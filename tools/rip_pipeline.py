@@ -68,8 +68,10 @@ def loop_description(*, channel, image, width, height, fit, iterations,
     measured = "t. ! queue ! " + element("lpipsmeter", meter, quoted=False)
     if video:
         # overlay burns the numbers into the recording only: the frame fed
-        # back is a different buffer.
-        measured += (" overlay=true ! videoconvert ! x264enc ! mp4mux ! "
+        # back is a different buffer. I420: from RGB, x264enc would pick
+        # High 4:4:4, which browsers and most players cannot decode.
+        measured += (" overlay=true ! videoconvert ! video/x-raw,format=I420 "
+                     "! x264enc ! mp4mux ! "
                      f"filesink location={quote(video)}")
     else:
         measured += " ! fakesink sync=false"

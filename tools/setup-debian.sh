@@ -30,8 +30,11 @@ if [[ "${1:-}" == "--tests" ]]; then
   # chromium: the rip-study-report test opens the HTML report headless;
   # strace: rip-study-sd counts how often the model is read;
   # clang-format: the format test checks the code style (.clang-format);
-  # slurm-wlm, munge: the slurm test runs the documented sbatch script.
-  packages+=(libgtest-dev chromium strace clang-format slurm-wlm munge)
+  # slurm-wlm, munge: the slurm test runs the documented sbatch script;
+  # gstreamer1.0-plugins-base-apps, gstreamer1.0-libav: the interrupt test
+  # reads the recording with gst-discoverer-1.0, which decodes its H.264.
+  packages+=(libgtest-dev chromium strace clang-format slurm-wlm munge
+    gstreamer1.0-plugins-base-apps gstreamer1.0-libav)
 fi
 
 missing=()

@@ -63,7 +63,70 @@ count_mp4_frames() {
     | grep -c "last-message = chain" || true
 }
 
+# Waits (at most 60 s) until CSV has at least N lines.
+wait_for_rows() {
+  for _ in $(seq 600); do
+    [[ -f "$1" && $(wc -l < "$1") -ge $2 ]] && return 0
+    sleep 0.1
+  done
+  fail "$1 never reached $2 lines"
+}
+# Every row of a CSV complete: ends with a newline, and every line has the
+# header's number of fields.
+complete_rows() {
+  [[ $(tail -c 1 "$1" | od -An -c | tr -d ' ') == '\n' ]] || fail "$1: the last row is cut"
+  awk -F, 'NR == 1 { n = NF } NF != n { bad = 1 } END { exit bad }' "$1" \
+    || fail "$1: a row with the wrong number of fields"
+}
+# Waits (at most 60 s) for PID to end; fails when it does not.
+wait_gone() {
+  for _ in $(seq 600); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done
+  kill -KILL "$1" 2>/dev/null || true
+  fail "process $1 still running 60 s after the signal"
+}
+
 case "$1" in
+  interrupt)
+    # Job control: background jobs get their own process group and keep
+    # SIGINT (a script's background jobs ignore it otherwise).
+    set -m
+    # Ctrl-C to gst-launch-1.0 -e mid-loop: every CSV row complete, and the
+    # MP4 plays (gst-discoverer reads its duration).
+    "$root/pipelines/record-mp4.sh" "$image" int.mp4 100000 64 >/dev/null &
+    pid=$!
+    wait_for_rows int.csv 6
+    kill -INT -- "-$pid"
+    wait_gone "$pid"
+    complete_rows int.csv
+    discovered=$(gst-discoverer-1.0 -v int.mp4)
+    duration=$(sed -n 's/^ *Duration: //p' <<<"$discovered")
+    [[ -n $duration && $duration != 0:00:00.000000000 ]] || fail "int.mp4 does not play: $discovered"
+    # 4:2:0, the H.264 every player decodes (not High 4:4:4).
+    grep -qi "profile=(string)high," <<<"$discovered" || fail "int.mp4 is not H.264 High 4:2:0: $discovered"
+    echo "SIGINT: $(($(wc -l < int.csv) - 1)) complete rows, MP4 of $duration"
+    # SIGKILL at three moments: the CSV never holds a partial row.
+    for rows in 3 8 13; do
+      rm -f kill.csv
+      "$root/pipelines/record-mp4.sh" "$image" kill.mp4 100000 64 >/dev/null &
+      pid=$!
+      wait_for_rows kill.csv "$rows"
+      kill -KILL -- "-$pid"
+      wait_gone "$pid"
+      complete_rows kill.csv
+    done
+    echo "SIGKILL: 3 kills, every row complete"
+    # Ctrl-C to rip-run: it ends the files as gst-launch -e does.
+    /usr/bin/python3 "$root/tools/rip-run" --image "$image" --out run --iterations 100000 \
+      --size 64 --quiet > run.log 2>&1 &
+    pid=$!
+    wait_for_rows run/metrics.csv 6
+    kill -INT -- "-$pid"
+    wait_gone "$pid"
+    complete_rows run/metrics.csv
+    duration=$(gst-discoverer-1.0 run/recursion.mp4 | sed -n 's/^ *Duration: //p')
+    [[ -n $duration && $duration != 0:00:00.000000000 ]] || fail "recursion.mp4 does not play"
+    echo "rip-run SIGINT: $(($(wc -l < run/metrics.csv) - 1)) complete rows, MP4 of $duration"
+    ;;
   record-mp4)
     "$root/pipelines/record-mp4.sh" "$image" run.mp4 6 >/dev/null
     n=$(count_mp4_frames run.mp4)

@@ -34,7 +34,7 @@ class LoopDescription(unittest.TestCase):
             't. ! queue ! feedbacksink channel=rip-run-1 '
             't. ! queue ! lpipsmeter metrics=ssim,ms-ssim,psnr '
             'location="out/metrics.csv" overlay=true ! videoconvert ! '
-            'x264enc ! mp4mux ! filesink location="out/recursion.mp4" '
+            'video/x-raw,format=I420 ! x264enc ! mp4mux ! filesink location="out/recursion.mp4" '
             't. ! queue ! pngenc ! multifilesink '
             'location="out/frames/iter_%05d.png"')
 
