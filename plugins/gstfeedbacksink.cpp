@@ -60,6 +60,11 @@ struct _GstFeedbackSink {
   std::string* channel_name;  // guarded by the object lock
   // Set on READY->PAUSED, dropped on PAUSED->READY.
   std::shared_ptr<rip::FeedbackChannel>* channel;
+  // EOS received (object lock): a bin forgets a sink's EOS message when it
+  // pauses, so it is posted again on every PAUSED->PLAYING, as GstBaseSink
+  // does. Cleared by FLUSH_STOP and READY->PAUSED.
+  gboolean eos;
+  guint32 eos_seqnum;
 };
 
 static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE(
@@ -169,6 +174,10 @@ static gboolean gst_feedback_sink_event(GstPad* pad, GstObject* parent, GstEvent
     }
     case GST_EVENT_EOS: {
       if (ch) ch->end_of_stream();
+      GST_OBJECT_LOCK(self);
+      self->eos = TRUE;
+      self->eos_seqnum = gst_event_get_seqnum(event);
+      GST_OBJECT_UNLOCK(self);
       // As a sink we report EOS ourselves so the bin can finish.
       GstMessage* msg = gst_message_new_eos(GST_OBJECT(self));
       gst_message_set_seqnum(msg, gst_event_get_seqnum(event));
@@ -177,6 +186,11 @@ static gboolean gst_feedback_sink_event(GstPad* pad, GstObject* parent, GstEvent
     }
     case GST_EVENT_FLUSH_START:
     case GST_EVENT_FLUSH_STOP:
+      if (GST_EVENT_TYPE(event) == GST_EVENT_FLUSH_STOP) {
+        GST_OBJECT_LOCK(self);
+        self->eos = FALSE;
+        GST_OBJECT_UNLOCK(self);
+      }
       if (ch && GST_EVENT_TYPE(event) == GST_EVENT_FLUSH_STOP)
         ch->flush_stop();
       else if (ch)
@@ -256,12 +270,24 @@ static GstStateChangeReturn gst_feedback_sink_change_state(
     ch->attach_sink();
     GST_OBJECT_LOCK(self);
     *self->channel = ch;
+    self->eos = FALSE;
     GST_OBJECT_UNLOCK(self);
   }
 
   GstStateChangeReturn ret = GST_ELEMENT_CLASS(parent_class)->change_state(element, transition);
   if (ret == GST_STATE_CHANGE_FAILURE) return ret;
 
+  if (transition == GST_STATE_CHANGE_PAUSED_TO_PLAYING) {
+    GST_OBJECT_LOCK(self);
+    const gboolean eos = self->eos;
+    const guint32 seqnum = self->eos_seqnum;
+    GST_OBJECT_UNLOCK(self);
+    if (eos) {
+      GstMessage* msg = gst_message_new_eos(GST_OBJECT(self));
+      gst_message_set_seqnum(msg, seqnum);
+      gst_element_post_message(element, msg);
+    }
+  }
   if (transition == GST_STATE_CHANGE_PAUSED_TO_READY) {
     GST_OBJECT_LOCK(self);
     auto ch = *self->channel;
@@ -307,6 +333,8 @@ static void gst_feedback_sink_class_init(GstFeedbackSinkClass* klass) {
 static void gst_feedback_sink_init(GstFeedbackSink* self) {
   self->channel_name = new std::string(DEFAULT_CHANNEL);
   self->channel = new std::shared_ptr<rip::FeedbackChannel>();
+  self->eos = FALSE;
+  self->eos_seqnum = 0;
   self->sinkpad = gst_pad_new_from_static_template(&sink_template, "sink");
   gst_pad_set_chain_function(self->sinkpad, GST_DEBUG_FUNCPTR(gst_feedback_sink_chain));
   gst_pad_set_event_function(self->sinkpad, GST_DEBUG_FUNCPTR(gst_feedback_sink_event));

@@ -258,6 +258,33 @@ GST_START_TEST(test_null_mid_inpaint_stops_within_a_step) {
 }
 GST_END_TEST;
 
+GST_START_TEST(test_null_playing_null_100_times) {
+  // The generic state test for sdinpaint, whose model loads on every
+  // READY->PAUSED: alone with a model, then without one (an error each
+  // time, never a crash or a warning).
+  for (const bool with_model : {true, false}) {
+    GstElement* e = gst_element_factory_make("sdinpaint", NULL);
+    fail_unless(e != NULL);
+    if (with_model) g_object_set(e, "model", tiny_model().c_str(), NULL);
+    GstBus* bus = gst_bus_new();
+    gst_element_set_bus(e, bus);
+    for (int i = 0; i < 100; i++) {
+      gst_element_set_state(e, GST_STATE_PLAYING);
+      gst_element_get_state(e, NULL, NULL, GST_SECOND);
+      gst_element_set_state(e, GST_STATE_NULL);
+    }
+    GstMessage* error = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR);
+    fail_unless((error != NULL) != with_model, "with_model=%d: error %s", with_model,
+        error ? "posted" : "missing");
+    if (error) gst_message_unref(error);
+    gst_bus_set_flushing(bus, TRUE);
+    gst_element_set_bus(e, NULL);
+    gst_object_unref(bus);
+    gst_object_unref(e);
+  }
+}
+GST_END_TEST;
+
 GST_START_TEST(test_errors) {
   std::string seed = write_test_image(tmpdir, "seed.png", 64, 64);
   std::string src =
@@ -291,6 +318,7 @@ static Suite* sdinpaint_suite(void) {
   tcase_add_test(tc, test_threads_property_sets_libtorch_threads);
   tcase_add_test(tc, test_loop_with_tiny_model);
   tcase_add_test(tc, test_null_mid_inpaint_stops_within_a_step);
+  tcase_add_test(tc, test_null_playing_null_100_times);
   tcase_add_test(tc, test_errors);
   suite_add_tcase(s, tc);
   return s;
