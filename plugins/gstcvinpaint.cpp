@@ -39,6 +39,7 @@
 
 #include "common/enums.h"
 #include "common/framemat.h"
+#include "common/upstream_caps.h"
 #include "rip/core/inpaint_cv.h"
 #include "common/ripmask.h"
 
@@ -106,6 +107,18 @@ static void gst_cv_inpaint_get_property(
   GST_OBJECT_UNLOCK(self);
 }
 
+// False (with the element error posted) when the method cannot inpaint
+// frames of this format.
+static bool method_takes(GstCvInpaint* self, GstVideoFormat format) {
+  if (self->method == rip::CvInpaintMethod::ShiftMap && format == GST_VIDEO_FORMAT_GRAY8) {
+    GST_ELEMENT_ERROR(self, STREAM, FORMAT, ("method shiftmap needs RGB or BGR frames, got GRAY8"),
+        ("use telea, ns or fsr-* for grey frames, or put videoconvert "
+         "before masksampler"));
+    return false;
+  }
+  return true;
+}
+
 static gboolean gst_cv_inpaint_start(GstBaseTransform* trans) {
   GstCvInpaint* self = GST_CV_INPAINT(trans);
   GST_OBJECT_LOCK(self);
@@ -113,20 +126,24 @@ static gboolean gst_cv_inpaint_start(GstBaseTransform* trans) {
   GST_OBJECT_UNLOCK(self);
   self->method = s.method;
   self->radius = s.radius;
+  if (!(s.radius >= 0.0 && s.radius <= 1000.0)) {
+    GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS,
+        ("cvinpaint radius=%g is not a radius: give 0 to 1000 pixels (default 3)", s.radius),
+        (NULL));
+    return FALSE;
+  }
+  // Refused here when upstream's format is already known, so that the
+  // state change fails (plugins/common/upstream_caps.h says why).
+  GstVideoInfo upstream;
+  if (rip_upstream_fixed_video_info(trans, &upstream) &&
+      !method_takes(self, GST_VIDEO_INFO_FORMAT(&upstream)))
+    return FALSE;
   return TRUE;
 }
 
 static gboolean gst_cv_inpaint_set_info(
     GstVideoFilter* filter, GstCaps*, GstVideoInfo* in_info, GstCaps*, GstVideoInfo*) {
-  GstCvInpaint* self = GST_CV_INPAINT(filter);
-  if (self->method == rip::CvInpaintMethod::ShiftMap &&
-      GST_VIDEO_INFO_FORMAT(in_info) == GST_VIDEO_FORMAT_GRAY8) {
-    GST_ELEMENT_ERROR(self, STREAM, FORMAT, ("method shiftmap needs RGB or BGR frames, got GRAY8"),
-        ("use telea, ns or fsr-* for grey frames, or put videoconvert "
-         "before masksampler"));
-    return FALSE;
-  }
-  return TRUE;
+  return method_takes(GST_CV_INPAINT(filter), GST_VIDEO_INFO_FORMAT(in_info));
 }
 
 static GstFlowReturn gst_cv_inpaint_transform_frame_ip(
@@ -175,8 +192,13 @@ static void gst_cv_inpaint_class_init(GstCvInpaintClass* klass) {
           GST_TYPE_RIP_CV_INPAINT_METHOD, static_cast<gint>(DEFAULT_METHOD), rw));
   gst_type_mark_as_plugin_api(GST_TYPE_RIP_CV_INPAINT_METHOD, (GstPluginAPIFlags) 0);
   g_object_class_install_property(gobject_class, PROP_RADIUS,
-      g_param_spec_double("radius", "Radius", "Neighbourhood radius in pixels used by telea and ns",
-          0.0, 1000.0, DEFAULT_RADIUS, rw));
+      // The range is wide on purpose: GLib ignores an out-of-range value
+      // with a warning and keeps the old one, so a typo would run with the
+      // default; start() refuses it with an error instead.
+      g_param_spec_double("radius", "Radius",
+          "Neighbourhood radius in pixels used by telea and ns, 0 to 1000 "
+          "(others are refused when the element starts)",
+          -G_MAXDOUBLE, G_MAXDOUBLE, DEFAULT_RADIUS, rw));
 
   gst_element_class_set_static_metadata(element_class, "OpenCV inpainting", "Filter/Effect/Video",
       "Inpaints the pixels under the inpaint-mask region of interest with "

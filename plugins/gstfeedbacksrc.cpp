@@ -117,6 +117,7 @@ struct _GstFeedbackSrc {
   /* < private > */
   Settings* settings;  // guarded by the object lock
   State* state;        // streaming thread, start/stop
+  State* prepared;     // READY->PAUSED: made before GstBaseSrc's start
 };
 
 static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE(
@@ -167,8 +168,9 @@ static void gst_feedback_src_get_property(
   GST_OBJECT_UNLOCK(self);
 }
 
-static gboolean gst_feedback_src_start(GstBaseSrc* base) {
-  GstFeedbackSrc* self = GST_FEEDBACK_SRC(base);
+// Reads the seed and attaches to the channel: the streaming state, or
+// nullptr with the element error posted.
+static State* prepare_state(GstFeedbackSrc* self) {
   auto state = std::make_unique<State>();
 
   GST_OBJECT_LOCK(self);
@@ -179,12 +181,12 @@ static gboolean gst_feedback_src_start(GstBaseSrc* base) {
   if (s.channel.empty()) {
     GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS, ("feedbacksrc needs a channel name"),
         ("set channel to the same name as the feedbacksink's channel"));
-    return FALSE;
+    return nullptr;
   }
   if (s.fps_n <= 0 || s.fps_d <= 0) {
     GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS,
         ("framerate must be positive, got %d/%d", s.fps_n, s.fps_d), (NULL));
-    return FALSE;
+    return nullptr;
   }
 
   cv::Mat rgb;
@@ -194,11 +196,11 @@ static gboolean gst_feedback_src_start(GstBaseSrc* base) {
     GST_ELEMENT_ERROR(self, RESOURCE, OPEN_READ,
         ("feedbacksrc cannot use its seed image: %s", e.what()),
         ("location=%s", s.location.c_str()));
-    return FALSE;
+    return nullptr;
   } catch (const std::exception& e) {
     GST_ELEMENT_ERROR(self, RESOURCE, OPEN_READ,
         ("reading the seed image '%s' failed: %s", s.location.c_str(), e.what()), (NULL));
-    return FALSE;
+    return nullptr;
   }
 
   GstVideoInfo info;
@@ -213,7 +215,7 @@ static gboolean gst_feedback_src_start(GstBaseSrc* base) {
   GstVideoFrame frame;
   if (!gst_video_frame_map(&frame, &info, state->seed, GST_MAP_WRITE)) {
     GST_ELEMENT_ERROR(self, RESOURCE, FAILED, ("could not map the seed"), (NULL));
-    return FALSE;
+    return nullptr;
   }
   guint8* dst = (guint8*) GST_VIDEO_FRAME_PLANE_DATA(&frame, 0);
   const gint stride = GST_VIDEO_FRAME_PLANE_STRIDE(&frame, 0);
@@ -227,14 +229,47 @@ static gboolean gst_feedback_src_start(GstBaseSrc* base) {
     GST_ELEMENT_ERROR(self, RESOURCE, BUSY,
         ("channel '%s' already has a feedbacksrc", s.channel.c_str()),
         ("give every loop its own channel name"));
-    return FALSE;
+    return nullptr;
   }
   state->channel = channel;
 
   GST_INFO_OBJECT(self, "seed %s: %dx%d, %u iterations on channel '%s'", s.location.c_str(),
       rgb.cols, rgb.rows, s.iterations, s.channel.c_str());
-  self->state = state.release();
-  return TRUE;
+  return state.release();
+}
+
+static void drop_state(State* state) {
+  if (state && state->channel) state->channel->detach_source();
+  delete state;
+}
+
+// Everything that can fail is done before GstBaseSrc starts: when its start
+// fails, it posts a generic "state change failed and some element failed to
+// post a proper error message" after our own error.
+static GstStateChangeReturn gst_feedback_src_change_state(
+    GstElement* element, GstStateChange transition) {
+  GstFeedbackSrc* self = GST_FEEDBACK_SRC(element);
+  if (transition == GST_STATE_CHANGE_READY_TO_PAUSED) {
+    State* prepared = prepare_state(self);
+    if (!prepared) return GST_STATE_CHANGE_FAILURE;
+    drop_state(self->prepared);
+    self->prepared = prepared;
+  }
+  GstStateChangeReturn ret = GST_ELEMENT_CLASS(parent_class)->change_state(element, transition);
+  if (transition == GST_STATE_CHANGE_READY_TO_PAUSED || ret == GST_STATE_CHANGE_FAILURE) {
+    drop_state(self->prepared);  // not taken by start when it failed
+    self->prepared = nullptr;
+  }
+  return ret;
+}
+
+static gboolean gst_feedback_src_start(GstBaseSrc* base) {
+  GstFeedbackSrc* self = GST_FEEDBACK_SRC(base);
+  // Prepared by change_state; started otherwise (never in a pipeline), now.
+  State* state = self->prepared ? self->prepared : prepare_state(self);
+  self->prepared = nullptr;
+  self->state = state;
+  return state != nullptr;
 }
 
 static gboolean gst_feedback_src_stop(GstBaseSrc* base) {
@@ -250,10 +285,21 @@ static GstCaps* gst_feedback_src_get_caps(GstBaseSrc* base, GstCaps* filter) {
   GstFeedbackSrc* self = GST_FEEDBACK_SRC(base);
   GstCaps* caps;
 
-  if (self->state && self->state->caps)
+  if (self->state && self->state->caps) {
     caps = gst_caps_ref(self->state->caps);
-  else
+  } else {
     caps = gst_pad_get_pad_template_caps(GST_BASE_SRC_PAD(base));
+    // Before start the size is already known when both sides are set (any
+    // fit but none brings the seed to them): downstream elements check
+    // their settings against it on READY->PAUSED.
+    GST_OBJECT_LOCK(self);
+    const Settings s = *self->settings;
+    GST_OBJECT_UNLOCK(self);
+    if (s.width > 0 && s.height > 0 && s.fit != rip::FitMode::None) {
+      caps = gst_caps_make_writable(caps);
+      gst_caps_set_simple(caps, "width", G_TYPE_INT, s.width, "height", G_TYPE_INT, s.height, NULL);
+    }
+  }
   if (filter) {
     GstCaps* tmp = gst_caps_intersect_full(filter, caps, GST_CAPS_INTERSECT_FIRST);
     gst_caps_unref(caps);
@@ -348,6 +394,7 @@ static GstFlowReturn gst_feedback_src_create(GstPushSrc* push, GstBuffer** out) 
 static void gst_feedback_src_finalize(GObject* object) {
   GstFeedbackSrc* self = GST_FEEDBACK_SRC(object);
   delete self->state;
+  drop_state(self->prepared);
   delete self->settings;
   G_OBJECT_CLASS(parent_class)->finalize(object);
 }
@@ -414,6 +461,7 @@ static void gst_feedback_src_class_init(GstFeedbackSrcClass* klass) {
       "gst-rip developers");
   gst_element_class_add_static_pad_template(element_class, &src_template);
 
+  element_class->change_state = GST_DEBUG_FUNCPTR(gst_feedback_src_change_state);
   basesrc_class->start = GST_DEBUG_FUNCPTR(gst_feedback_src_start);
   basesrc_class->stop = GST_DEBUG_FUNCPTR(gst_feedback_src_stop);
   basesrc_class->get_caps = GST_DEBUG_FUNCPTR(gst_feedback_src_get_caps);
@@ -426,6 +474,7 @@ static void gst_feedback_src_class_init(GstFeedbackSrcClass* klass) {
 static void gst_feedback_src_init(GstFeedbackSrc* self) {
   self->settings = new Settings();
   self->state = nullptr;
+  self->prepared = nullptr;
   gst_base_src_set_format(GST_BASE_SRC(self), GST_FORMAT_TIME);
   gst_base_src_set_live(GST_BASE_SRC(self), FALSE);
 }

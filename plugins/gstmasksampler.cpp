@@ -53,6 +53,7 @@
 #include "common/enums.h"
 #include "common/properties.h"
 #include "common/ripmask.h"
+#include "common/upstream_caps.h"
 
 GST_DEBUG_CATEGORY_STATIC(masksampler_debug);
 #define GST_CAT_DEFAULT masksampler_debug
@@ -140,12 +141,59 @@ static void gst_mask_sampler_get_property(
   GST_OBJECT_UNLOCK(self);
 }
 
+// The sampler for w x h frames; throws rip::Error when it cannot mask them.
+static void configure_sampler(State& st, int w, int h) {
+  rip::MaskSamplerConfig config;
+  config.mode = st.settings.mode;
+  config.cell_size = st.settings.size;
+  config.seed = st.settings.seed;
+  if (st.settings.mode == rip::MaskMode::File)
+    config.file_mask = rip::load_mask_file(st.settings.mask_location, w, h);
+  st.sampler = std::make_unique<rip::MaskSampler>(config, w, h);
+  st.width = w;
+  st.height = h;
+}
+
+static void post_sampler_error(
+    GstMaskSampler* self, const State& st, int w, int h, const rip::Error& e) {
+  GST_ELEMENT_ERROR(self, STREAM, FORMAT,
+      ("masksampler cannot mask %dx%d frames: %s", w, h, e.what()),
+      ("mode=%s size=%d", rip::mask_mode_name(st.settings.mode), st.settings.size));
+}
+
 static gboolean gst_mask_sampler_start(GstBaseTransform* trans) {
   GstMaskSampler* self = GST_MASK_SAMPLER(trans);
   auto state = std::make_unique<State>();
   GST_OBJECT_LOCK(self);
   state->settings = *self->settings;
   GST_OBJECT_UNLOCK(self);
+  // What can be checked before streaming is checked here, so that the
+  // state change fails (plugins/common/upstream_caps.h says why).
+  if (state->settings.size < 1 || state->settings.size > 32768) {
+    GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS,
+        ("masksampler size=%d is not a mask size: give the square's side in pixels, "
+         "1 to 32768 (the study: 64, 128 or 256 on 512x512)",
+            state->settings.size),
+        (NULL));
+    return FALSE;
+  }
+  if (state->settings.mode == rip::MaskMode::File && state->settings.mask_location.empty()) {
+    GST_ELEMENT_ERROR(self, RESOURCE, NOT_FOUND,
+        ("masksampler mode=file needs a mask image: set mask-location to a PNG "
+         "of the frame's size whose white pixels mark what to repaint"),
+        (NULL));
+    return FALSE;
+  }
+  GstVideoInfo upstream;
+  if (rip_upstream_fixed_video_info(trans, &upstream)) {
+    const int w = GST_VIDEO_INFO_WIDTH(&upstream), h = GST_VIDEO_INFO_HEIGHT(&upstream);
+    try {
+      configure_sampler(*state, w, h);
+    } catch (const rip::Error& e) {
+      post_sampler_error(self, *state, w, h, e);
+      return FALSE;
+    }
+  }
   delete self->state;
   self->state = state.release();
   return TRUE;
@@ -167,21 +215,11 @@ static gboolean gst_mask_sampler_set_info(
   if (st.sampler && w == st.width && h == st.height)
     return TRUE;  // same geometry: keep the sequence going
   try {
-    rip::MaskSamplerConfig config;
-    config.mode = st.settings.mode;
-    config.cell_size = st.settings.size;
-    config.seed = st.settings.seed;
-    if (st.settings.mode == rip::MaskMode::File)
-      config.file_mask = rip::load_mask_file(st.settings.mask_location, w, h);
-    st.sampler = std::make_unique<rip::MaskSampler>(config, w, h);
+    configure_sampler(st, w, h);
   } catch (const rip::Error& e) {
-    GST_ELEMENT_ERROR(self, STREAM, FORMAT,
-        ("masksampler cannot mask %dx%d frames: %s", w, h, e.what()),
-        ("mode=%s size=%d", rip::mask_mode_name(st.settings.mode), st.settings.size));
+    post_sampler_error(self, st, w, h, e);
     return FALSE;
   }
-  st.width = w;
-  st.height = h;
   GST_INFO_OBJECT(self, "%dx%d frames, mode %s, %d px, %d cells", w, h,
       rip::mask_mode_name(st.settings.mode), st.settings.size, st.sampler->cell_count());
   return TRUE;
@@ -240,8 +278,11 @@ static void gst_mask_sampler_class_init(GstMaskSamplerClass* klass) {
       g_param_spec_int("size", "Size",
           "Side of the square mask and of the grid cells in pixels (the "
           "study: 64, 128, 256 on 512x512); the frame must divide into "
-          "cells in random and sweep modes",
-          1, 32768, DEFAULT_SIZE, rw));
+          "cells in random and sweep modes; 1 to 32768 (others are refused "
+          "when the element starts)",
+          // Wide on purpose, as cvinpaint's radius: GLib would ignore an
+          // out-of-range value with a warning and run with the default.
+          G_MININT, G_MAXINT, DEFAULT_SIZE, rw));
   g_object_class_install_property(gobject_class, PROP_SEED,
       g_param_spec_uint64("seed", "Seed",
           "Seed of the mask sequence; the same seed gives the same masks on "

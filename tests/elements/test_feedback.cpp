@@ -314,6 +314,9 @@ GST_START_TEST(test_missing_and_corrupt_seed) {
   std::string bad = tmpdir + "/bad.png";
   g_file_set_contents(bad.c_str(), "\x89PNG\r\n\x1a\n garbage", -1, NULL);
   r = run_launch("feedbacksrc location=" + bad + " ! fakesink", 20);
+  fail_unless(contains(r.error, "bad.png' is a PNG cut short"), "%s", r.error.c_str());
+  g_file_set_contents(bad.c_str(), "not an image", -1, NULL);
+  r = run_launch("feedbacksrc location=" + bad + " ! fakesink", 20);
   fail_unless(contains(r.error, "could not be decoded"), "%s", r.error.c_str());
 
   r = run_launch("feedbacksrc ! fakesink", 20);
