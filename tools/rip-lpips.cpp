@@ -143,14 +143,18 @@ std::string format(double d, int digits) {
 int run(const Options& o) {
   if (o.threads > 0) at::set_num_threads(o.threads);
   rip::keep_freed_memory();  // list mode: no page faults per pair
+  // Two images: read them first, so a wrong name fails before the weights load.
+  at::Tensor x0, x1;
+  if (o.list.empty()) {
+    x0 = rip::lpips::image_to_tensor(rip::io::load_rgb_image(o.images[0]));
+    x1 = rip::lpips::image_to_tensor(rip::io::load_rgb_image(o.images[1]));
+  }
   const rip::lpips::Lpips model = rip::lpips::Lpips::load(o.load);
   if (o.verbose) std::fprintf(stderr, "rip-lpips: %s\n", model.description().c_str());
   rip::lpips::ForwardOptions fo;
   fo.spatial = !o.map.empty();
 
   if (o.list.empty()) {
-    at::Tensor x0 = rip::lpips::image_to_tensor(rip::io::load_rgb_image(o.images[0]));
-    at::Tensor x1 = rip::lpips::image_to_tensor(rip::io::load_rgb_image(o.images[1]));
     if (x0.sizes() != x1.sizes())
       throw rip::Error("the images differ in size (" + o.images[0] + ": " +
           std::to_string(x0.size(3)) + "x" + std::to_string(x0.size(2)) + ", " + o.images[1] +

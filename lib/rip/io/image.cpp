@@ -76,6 +76,8 @@ cv::Mat load_rgb_image(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   std::vector<unsigned char> bytes((std::istreambuf_iterator<char>(in)), {});
   if (!in.good() && !in.eof()) throw Error("image file '" + path + "' could not be read");
+  if (bytes.empty())
+    throw Error("image file '" + path + "' is empty (0 bytes): give an image file");
   check_complete(path, bytes);
   // IMREAD_COLOR drops alpha and expands grey, so every seed is 3-channel.
   cv::Mat bgr;
