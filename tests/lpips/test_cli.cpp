@@ -127,7 +127,14 @@ TEST(Cli, Errors) {
   EXPECT_EQ(r.status, 1);
   EXPECT_TRUE(contains_all(r.out, {"unknown LPIPS network 'resnet'"}));
   lpipstest::TempDir tmp;
+  // A wrong image name is found before any weights are looked for.
   r = run("--weights " + q(tmp.path()) + " --backbone " + q(tmp.file("none.pth")) + " a.png b.png");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_TRUE(contains_all(r.out, {"image file 'a.png' does not exist"})) << r.out;
+  const cv::Mat grey(16, 16, CV_8UC3, cv::Scalar(128, 128, 128));
+  cv::imwrite(tmp.file("a.png"), grey);
+  r = run("--weights " + q(tmp.path()) + " --backbone " + q(tmp.file("none.pth")) + " " +
+      q(tmp.file("a.png")) + " " + q(tmp.file("a.png")));
   EXPECT_EQ(r.status, 1);
   EXPECT_TRUE(contains_all(r.out, {"none.pth", "No such file"})) << r.out;
 }
