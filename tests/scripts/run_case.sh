@@ -361,7 +361,9 @@ PY
     # The page is self-contained (figures inline) and renders in headless
     # Chromium without console messages, every figure decoded.
     ! grep -q 'src="http' out/report/index.html || fail "the page loads from the network"
-    HOME="$work" timeout 120 chromium --headless --disable-gpu --no-sandbox \
+    # Chromium is not ours: without the sanitizer run's preloaded runtime
+    # (its own allocator and sandbox refuse it).
+    HOME="$work" LD_PRELOAD= timeout 120 chromium --headless --disable-gpu --no-sandbox \
       --enable-logging=stderr --v=0 --virtual-time-budget=10000 \
       --dump-dom "file://$work/out/report/index.html" > dom.html 2> chromium.log \
       || { cat chromium.log; fail "chromium failed"; }
