@@ -11,8 +11,9 @@
 # --sanitize builds a second tree (build-sanitize/, or RIP_SANITIZE_BUILD)
 # with AddressSanitizer and UndefinedBehaviorSanitizer and runs the whole
 # suite in it. Any sanitizer report fails its test. Leaks are checked in our
-# own test programs, minus the leaks inside GLib, GStreamer and libtorch
-# that tools/sanitize/lsan.supp lists with their reasons. The script tests run
+# own test programs, minus the memory that GLib and the system libraries
+# GStreamer's registry scan loads keep by design, which
+# tools/sanitize/lsan.supp lists with its reasons. The script tests run
 # Python, bash and gst-launch-1.0, which are not instrumented; there ASan is
 # preloaded and checks memory errors, not leaks. docs/reliability.md has the
 # last result.

@@ -12,6 +12,7 @@ of its `repeat` runs, with output that matches `expect` and none of the
 signs of a worse answer: a traceback, a GLib warning or critical, basesrc's
 generic "failed to post a proper error message", a crash.
 """
+import functools
 import os
 import re
 import shutil
@@ -96,6 +97,7 @@ def make_files(folder, root):
         f.write('name = "t"\nmask_sizes = [\n')
 
 
+@functools.cache  # several cases need the same element
 def have_element(name):
     return subprocess.run(["gst-inspect-1.0", name], capture_output=True).returncode == 0
 
