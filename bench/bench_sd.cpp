@@ -17,6 +17,8 @@
 // the same hash from two builds or settings means the same bits out.
 // RIP_BENCH_DTYPE=fp32|bf16 (default fp32) is the compute dtype; the JSON
 // line says which, and which of the CPU's features bf16 can use.
+// RIP_BENCH_SAVE=FILE writes the result for bench/compare_outputs.py: a unet
+// call's output as raw float32, an inpaint's image as PNG (vae: the decode).
 #include <sys/resource.h>
 #include <time.h>
 
@@ -42,6 +44,9 @@
 #include "rip/sd/models/unet.h"
 #include "rip/sd/models/vae.h"
 #include "rip/sd/pipeline/inpaint_pipeline.h"
+
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
 
 // CPU time of the whole process (all threads), user + system: on a machine
 // shared with other work it varies much less than the wall time.
@@ -112,6 +117,17 @@ static at::ScalarType bench_dtype(std::string& name) {
   throw std::runtime_error("RIP_BENCH_DTYPE must be fp32 or bf16, not '" + name + "'");
 }
 
+// RIP_BENCH_SAVE=FILE: the result's values, raw little-endian float32 in
+// its logical (NCHW) order, as bench_sd_diffusers.py writes them.
+static void save_tensor(const at::Tensor& t) {
+  const char* path = std::getenv("RIP_BENCH_SAVE");
+  if (!path || !*path) return;
+  const at::Tensor c = t.to(at::kFloat).contiguous();
+  std::ofstream out(path, std::ios::binary);
+  out.write(static_cast<const char*>(c.data_ptr()), c.numel() * sizeof(float));
+  if (!out) throw std::runtime_error(std::string("cannot write ") + path);
+}
+
 static double peak_rss_mib() {
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
@@ -162,7 +178,9 @@ int main(int argc, char** argv) {
         const double c0 = cpu_seconds();
         const long f0 = minor_faults();
         auto t0 = std::chrono::steady_clock::now();
-        output = fingerprint(unet.forward(x, t, ctx));
+        const at::Tensor result = unet.forward(x, t, ctx);
+        output = fingerprint(result);
+        if (r + 1 == repeats) save_tensor(result);
         faults = r == 0 ? minor_faults() - f0 : std::min(faults, minor_faults() - f0);
         const double s =
             std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -190,7 +208,9 @@ int main(int argc, char** argv) {
         auto t0 = std::chrono::steady_clock::now();
         output = fingerprint(vae.encode_moments(x));
         auto t1 = std::chrono::steady_clock::now();
-        output = fingerprint(vae.decode(z), output);
+        const at::Tensor decoded = vae.decode(z);
+        output = fingerprint(decoded, output);
+        if (r + 1 == repeats) save_tensor(decoded);
         auto t2 = std::chrono::steady_clock::now();
         const double c = cpu_seconds() - c0;
         const double e = std::chrono::duration<double>(t1 - t0).count();
@@ -228,6 +248,12 @@ int main(int argc, char** argv) {
       auto t0 = std::chrono::steady_clock::now();
       cv::Mat out = pipeline->inpaint(image, mask, s);
       output = fingerprint(out.data, out.total() * out.elemSize());
+      const char* save = std::getenv("RIP_BENCH_SAVE");
+      if (save && *save) {
+        cv::Mat bgr;  // the pipeline's images are RGB, imwrite's BGR
+        cv::cvtColor(out, bgr, cv::COLOR_RGB2BGR);
+        if (!cv::imwrite(save, bgr)) throw std::runtime_error(std::string("cannot write ") + save);
+      }
       seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       cpu = cpu_seconds() - c0;
       faults = minor_faults() - f0;

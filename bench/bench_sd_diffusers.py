@@ -8,6 +8,8 @@ WHAT: unet1 (one UNet call, batch 1), unet2 (batch 2: one CFG step), vae
 inpaint-empty (whole inpaint, empty prompt), inpaint-prompt (with a prompt).
 RIP_BENCH_DTYPE=fp32|bf16 (default fp32): from_pretrained's torch_dtype.
 Prints one JSON line: seconds, peak RSS (MiB), threads.
+RIP_BENCH_SAVE=FILE writes the result as bench-sd does (raw float32 for a
+unet call and the vae decode, PNG for an inpaint's image).
 """
 import json
 import os
@@ -31,6 +33,14 @@ dtype_name = os.environ.get("RIP_BENCH_DTYPE") or "fp32"
 dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[dtype_name]
 pipe = StableDiffusionInpaintPipeline.from_pretrained(model, torch_dtype=dtype)
 pipe.set_progress_bar_config(disable=True)
+save = os.environ.get("RIP_BENCH_SAVE")
+
+
+def save_tensor(t):
+    if save:
+        t.float().contiguous().numpy().astype("<f4").tofile(save)
+
+
 result = {"what": what, "dtype": dtype_name, "steps": steps, "size": size,
           "threads": torch.get_num_threads()}
 with torch.no_grad():
@@ -51,7 +61,7 @@ with torch.no_grad():
             with torch.autograd.profiler.profile(
                     enabled=bool(trace) and r == 0) as prof:
                 t0, c0 = time.perf_counter(), time.process_time()
-                pipe.unet(x, t, encoder_hidden_states=ctx)
+                out = pipe.unet(x, t, encoder_hidden_states=ctx).sample
                 s = time.perf_counter() - t0
                 c = time.process_time() - c0
             result["seconds"] = min(result.get("seconds", s), s)
@@ -59,6 +69,7 @@ with torch.no_grad():
             result["cpu_seconds"] = min(result.get("cpu_seconds", c), c)
             if trace and r == 0:
                 prof.export_chrome_trace(trace)
+        save_tensor(out)
     elif what == "vae":
         g = torch.Generator().manual_seed(0)
         # Channels-last, as the pipeline's image processor hands it over.
@@ -72,13 +83,14 @@ with torch.no_grad():
             t0, c0 = time.perf_counter(), time.process_time()
             pipe.vae.encode(x)
             t1 = time.perf_counter()
-            pipe.vae.decode(z)
+            decoded = pipe.vae.decode(z).sample
             t2 = time.perf_counter()
             c = time.process_time() - c0
             if r == 0 or t2 - t0 < result["seconds"]:
                 result.update(seconds=t2 - t0, encode_seconds=t1 - t0,
                               decode_seconds=t2 - t1)
             result["cpu_seconds"] = min(result.get("cpu_seconds", c), c)
+        save_tensor(decoded)
     else:
         image = Image.new("RGB", (size, size), (120, 90, 60))
         mask = Image.new("L", (size, size), 0)
@@ -89,11 +101,13 @@ with torch.no_grad():
              width=size, num_inference_steps=1,
              generator=torch.Generator().manual_seed(0))
         t0, c0 = time.perf_counter(), time.process_time()
-        pipe(prompt=prompt, image=image, mask_image=mask, height=size,
-             width=size, num_inference_steps=steps,
-             generator=torch.Generator().manual_seed(0))
+        out = pipe(prompt=prompt, image=image, mask_image=mask, height=size,
+                   width=size, num_inference_steps=steps,
+                   generator=torch.Generator().manual_seed(0)).images[0]
         result["seconds"] = time.perf_counter() - t0
         result["cpu_seconds"] = time.process_time() - c0
+        if save:
+            out.save(save)
 result["peak_rss_mib"] = resource.getrusage(
     resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps(result))
