@@ -492,15 +492,39 @@ TEST(Dtypes, Float16OnTheCpuIsRefusedClearly) {
 // ---- attention ------------------------------------------------------------------
 
 // Attention::attend computes the scores in place, one head at a time above
-// 16 MiB; it must give exactly what diffusers' literal sequence gives
-// (baddbmm into a new tensor, softmax into another, one bmm), at sizes where
-// libtorch uses its own loops or BLAS, in one piece or per head, with and
-// without the VAE's float32 softmax, with one thread and with two.
+namespace {
+
+// diffusers' literal sequence: baddbmm into a new tensor (on zeros: the
+// harness's stand-in for beta=0 on an empty one), softmax into another,
+// one bmm, all heads at once.
+at::Tensor diffusers_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+    double scale, bool upcast_softmax) {
+  const at::Tensor scores = at::baddbmm(
+      at::zeros({q.size(0), q.size(1), k.size(1)}, q.options()), q, k.transpose(-1, -2), 1, scale);
+  return at::bmm(at::softmax(upcast_softmax ? scores.to(at::kFloat) : scores, -1).to(v.dtype()), v);
+}
+
+// Attention.head_to_batch_dim and batch_to_head_dim.
+at::Tensor heads_to_batch(const at::Tensor& t, int64_t heads) {
+  const int64_t b = t.size(0), l = t.size(1), d = t.size(2) / heads;
+  return t.reshape({b, l, heads, d}).permute({0, 2, 1, 3}).reshape({b * heads, l, d});
+}
+at::Tensor batch_to_heads(const at::Tensor& t, int64_t heads) {
+  const int64_t b = t.size(0) / heads, l = t.size(1), d = t.size(2);
+  return t.reshape({b, heads, l, d}).permute({0, 2, 1, 3}).reshape({b, l, heads * d});
+}
+
+}  // namespace
+
+// Up to 16 MiB of scores for all heads, and up to 4 MiB for one head (one
+// GEMM per head, as ATen's bmm runs it), attend must give exactly what
+// diffusers' literal sequence gives, at sizes where libtorch uses its own
+// loops or BLAS, with and without the VAE's float32 softmax, with one thread
+// and with two.
 TEST(AttentionTest, InPlaceScoresEqualDiffusersSequence) {
   at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(5);
-  for (const auto& [bh, l, s, d] :
-      std::vector<std::array<int64_t, 4>>{{4, 3, 5, 2}, {10, 256, 77, 64}, {4, 1024, 1024, 16},
-          {2, 2100, 2100, 64}, {3, 1500, 3000, 40}, {1, 2500, 2500, 128}}) {
+  for (const auto& [bh, l, s, d] : std::vector<std::array<int64_t, 4>>{{4, 3, 5, 2},
+           {10, 256, 77, 64}, {4, 1024, 1024, 16}, {20, 1024, 1024, 64}, {6, 700, 1400, 40}}) {
     const at::Tensor q = at::randn({bh, l, d}, gen), k = at::randn({bh, s, d}, gen);
     const at::Tensor v = at::randn({bh, s, d}, gen);
     for (int threads : {1, 2}) {
@@ -509,13 +533,71 @@ TEST(AttentionTest, InPlaceScoresEqualDiffusersSequence) {
         rip::sd::Attention a;
         a.scale = std::pow(static_cast<double>(d), -0.5);
         a.upcast_softmax = upcast;
-        const at::Tensor scores =
-            at::baddbmm(at::zeros({bh, l, s}), q, k.transpose(-1, -2), 1, a.scale);
-        const at::Tensor want =
-            at::bmm(at::softmax(upcast ? scores.to(at::kFloat) : scores, -1), v);
-        EXPECT_TRUE(at::equal(a.attend(q, k, v), want))
+        EXPECT_TRUE(at::equal(a.attend(q, k, v), diffusers_attention(q, k, v, a.scale, upcast)))
             << bh << "x" << l << "x" << s << "x" << d << ", " << threads << " threads";
       }
+    }
+  }
+}
+
+// A head with more than 4 MiB of scores (SD2's 64x64 self-attention: 64 MiB)
+// goes through them in blocks of query rows. OpenBLAS rounds a GEMM's
+// elements differently for another matrix height, so the result is not
+// diffusers' to the bit: it must be as close to the exact value (float64) as
+// diffusers' own result is, and within a few float32 ulps of it.
+TEST(AttentionTest, RowBlocksAreAsExactAsDiffusers) {
+  at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(6);
+  for (const auto& [bh, l, s, d] : std::vector<std::array<int64_t, 4>>{
+           {2, 2100, 2100, 64}, {3, 1500, 3000, 40}, {1, 2500, 2500, 128}, {2, 4096, 4096, 64}}) {
+    const at::Tensor q = at::randn({bh, l, d}, gen), k = at::randn({bh, s, d}, gen);
+    const at::Tensor v = at::randn({bh, s, d}, gen);
+    const double scale = std::pow(static_cast<double>(d), -0.5);
+    const at::Tensor exact =
+        diffusers_attention(q.to(at::kDouble), k.to(at::kDouble), v.to(at::kDouble), scale, false);
+    for (int threads : {1, 2}) {
+      Threads t(threads);
+      for (bool upcast : {false, true}) {
+        rip::sd::Attention a;
+        a.scale = scale;
+        a.upcast_softmax = upcast;
+        const at::Tensor ours = a.attend(q, k, v);
+        const at::Tensor want = diffusers_attention(q, k, v, scale, upcast);
+        const double ours_err = max_abs_diff(ours.to(at::kDouble), exact);
+        const double want_err = max_abs_diff(want.to(at::kDouble), exact);
+        const double apart = max_abs_diff(ours, want);
+        std::printf(
+            "attention %ldx%ldx%ldx%ld, %d threads, %s softmax: max |ours - exact| %.3g, "
+            "|diffusers - exact| %.3g, |ours - diffusers| %.3g\n",
+            bh, l, s, d, threads, upcast ? "float32" : "model dtype", ours_err, want_err, apart);
+        EXPECT_LE(ours_err, 2 * want_err) << bh << "x" << l << "x" << s << "x" << d;
+        EXPECT_LE(apart, 3 * want_err) << bh << "x" << l << "x" << s << "x" << d;
+        // Deterministic: the same call gives the same bits.
+        EXPECT_TRUE(at::equal(a.attend(q, k, v), ours));
+      }
+    }
+  }
+}
+
+// forward's attend_heads uses each head's columns of the projections in
+// place; it must give the bits of head_to_batch_dim + attend +
+// batch_to_head_dim in each regime (all heads at once, head by head, row
+// blocks).
+TEST(AttentionTest, HeadColumnsInPlaceGiveTheSameBits) {
+  at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(7);
+  for (const auto& [b, heads, l, s, d] : std::vector<std::array<int64_t, 5>>{{2, 5, 256, 77, 64},
+           {2, 10, 1024, 1024, 64}, {1, 5, 2048, 2048, 64}, {2, 8, 4096, 77, 40}}) {
+    const at::Tensor q = at::randn({b, l, heads * d}, gen);
+    const at::Tensor k = at::randn({b, s, heads * d}, gen), v = at::randn({b, s, heads * d}, gen);
+    for (int threads : {1, 2}) {
+      Threads t(threads);
+      rip::sd::Attention a;
+      a.heads = heads;
+      a.scale = std::pow(static_cast<double>(d), -0.5);
+      const at::Tensor want = batch_to_heads(
+          a.attend(heads_to_batch(q, heads), heads_to_batch(k, heads), heads_to_batch(v, heads)),
+          heads);
+      EXPECT_TRUE(at::equal(a.attend_heads(q, k, v), want))
+          << b << "x" << heads << "x" << l << "x" << s << "x" << d << ", " << threads << " threads";
     }
   }
 }

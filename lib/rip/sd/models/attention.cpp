@@ -54,63 +54,115 @@ Attention Attention::load(const WeightLoader& w, const Options& o) {
   return a;
 }
 
+namespace {
+
+// The [B*heads, L, S] scores are by far the largest tensors of the model
+// (670 MB for SD2's 64x64 self-attention at batch 2, 3.4 GB at 768x768), and
+// diffusers holds three of them at once (baddbmm's input, its result, the
+// softmax). Up to kAllHeadsBytes the scores of all heads are one tensor, as
+// in diffusers. Above, one head at a time, and on the CPU a head whose
+// scores exceed kRowBlockBytes in blocks of query rows of about that size,
+// so that a block's GEMM, softmax and GEMM with v stay in cache instead of
+// streaming 64 MB through memory three times (docs/models.md).
+constexpr int64_t kAllHeadsBytes = int64_t{16} << 20;
+constexpr int64_t kRowBlockBytes = int64_t{4} << 20;
+
+// The query rows per block for scores of s columns.
+int64_t row_block(int64_t l, int64_t s, int64_t elem, bool cpu) {
+  if (!cpu || l * s * elem <= kRowBlockBytes) return l;
+  return std::max<int64_t>(1, kRowBlockBytes / (s * elem));
+}
+
+}  // namespace
+
+// Attention.get_attention_scores without a mask, then bmm with v, for one
+// head: q [L, d], k [S, d], v [S, dv], written into out [L, dv]. Any of them
+// may be a head's columns of a [L, heads*d] matrix (a row stride larger than
+// d): GEMMs read and write those in place, with the same bits as on a copy.
+//
+// diffusers calls baddbmm(empty, q, k^T, beta=0, alpha=scale); torch 1.13's
+// CPU baddbmm reads the uninitialised buffer when beta is 0 (random NaNs), so
+// the reference harness evaluates it as baddbmm(zeros, ..., beta=1), which is
+// the value beta=0 must give. Here the buffer's first use adds to zeros (beta
+// 1); later uses find the previous block's softmax there: finite, so beta 0
+// gives exactly 0 + alpha*qk, the same bits as zeroing it again (BLAS sets C
+// to 0 for beta 0; ATen's small-matrix kernel computes c*0 + alpha*qk, and
+// c*0 is only NaN when c is not finite) without a pass over the buffer.
+void Attention::attend_one_head(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+    at::Tensor out, ScoreBuffer& buffer) const {
+  const int64_t l = q.size(0), s = k.size(0);
+  const int64_t elem = static_cast<int64_t>(c10::elementSize(q.scalar_type()));
+  const int64_t rows = row_block(l, s, elem, q.device().is_cpu());
+  if (!buffer.scores.defined() || buffer.scores.size(0) < rows || buffer.scores.size(1) != s) {
+    buffer.scores = at::zeros({rows, s}, q.options());
+    buffer.zeroed = true;
+  }
+  const at::Tensor kt = k.t();
+  for (int64_t r = 0; r < l; r += rows) {
+    const int64_t n = std::min(rows, l - r);
+    at::Tensor scores = buffer.scores.narrow(0, 0, n);
+    scores.addmm_(q.narrow(0, r, n), kt, /*beta=*/buffer.zeroed ? 1 : 0, /*alpha=*/scale);
+    buffer.zeroed = false;
+    at::Tensor out_rows = out.narrow(0, r, n);
+    at::mm_out(out_rows, softmax_in_place(scores, v.scalar_type()), v);
+  }
+}
+
+// softmax writes into the scores (same kernel; it reads each row before
+// writing it), in float32 first where upcast_softmax asks for it.
+at::Tensor Attention::softmax_in_place(at::Tensor scores, at::ScalarType dtype) const {
+  if (upcast_softmax) scores = scores.to(at::kFloat);
+  at::_softmax_out(scores, scores, -1, false);
+  return scores.to(dtype);
+}
+
 at::Tensor Attention::attend(
     const at::Tensor& q_in, const at::Tensor& k_in, const at::Tensor& v) const {
-  // Attention.get_attention_scores without a mask, then bmm with v.
-  // diffusers calls baddbmm(empty, q, k^T, beta=0, alpha=scale); torch
-  // 1.13's CPU baddbmm reads the uninitialised buffer when beta is 0 (random
-  // NaNs), so the reference harness evaluates it as baddbmm(zeros, ...,
-  // beta=1), which is the value beta=0 must give. Same here, so the GEMM is
-  // the same call.
-  const at::ScalarType dtype = q_in.scalar_type();
   at::Tensor q = q_in, k = k_in;
   if (upcast_attention) {
     q = q.to(at::kFloat);
     k = k.to(at::kFloat);
   }
   const int64_t bh = q.size(0), l = q.size(1), s = k.size(1);
-  const at::Tensor kt = k.transpose(-1, -2);
-
-  // The [B*heads, L, S] scores are by far the largest tensors of the model
-  // (670 MB for SD2's 64x64 self-attention at batch 2, 3.4 GB at 768x768),
-  // and diffusers holds three of them at once (baddbmm's input, its result,
-  // the softmax). Here:
-  //  * baddbmm_ works in place on the zeros (baddbmm copies its input into
-  //    a new result, then runs the same GEMM on it), and softmax writes into
-  //    the scores (same kernel; it reads each row before writing it);
-  //  * above kChunkBytes, one batch entry (head) at a time through one
-  //    reused buffer, bmm_out writing that head's rows of the output. ATen
-  //    runs one GEMM per batch entry anyway, so this gives the same bits
-  //    (AttentionTest checks, with one and two threads) with 67 MB instead
-  //    of 2 GB at 512x512, faulted in once per call instead of every time.
-  //    Splitting the query rows would save more but changes OpenBLAS's
-  //    rounding (its kernels depend on the matrix height).
-  constexpr int64_t kChunkBytes = int64_t{16} << 20;
   const int64_t elem = static_cast<int64_t>(c10::elementSize(q.scalar_type()));
-  auto softmax_in_place = [&](at::Tensor& scores) {
-    if (upcast_softmax) scores = scores.to(at::kFloat);
-    at::_softmax_out(scores, scores, -1, false);
-    return scores.to(dtype);
-  };
-  if (bh * l * s * elem <= kChunkBytes) {
+  if (bh * l * s * elem <= kAllHeadsBytes) {
+    // baddbmm_ works in place on the zeros (baddbmm copies its input into a
+    // new result, then runs the same GEMM on it).
     at::Tensor scores = at::zeros({bh, l, s}, q.options());
-    scores.baddbmm_(q, kt, /*beta=*/1, /*alpha=*/scale);
-    return at::bmm(softmax_in_place(scores), v);
+    scores.baddbmm_(q, k.transpose(-1, -2), /*beta=*/1, /*alpha=*/scale);
+    return at::bmm(softmax_in_place(scores, q_in.scalar_type()), v);
   }
+  // ATen's bmm runs one GEMM per batch entry anyway: a head at a time gives
+  // the same bits (AttentionTest checks, with one and two threads).
   at::Tensor out = at::empty({bh, l, v.size(2)}, v.options());
-  const at::Tensor buffer = at::zeros({1, l, s}, q.options());
-  for (int64_t b = 0; b < bh; ++b) {
-    at::Tensor scores = buffer;
-    // Head 0 adds to the zeros (beta 1), as above. Later heads find the
-    // previous head's softmax in the buffer: finite, so beta 0 gives exactly
-    // 0 + alpha*qk, the same bits as zeroing it again (BLAS sets C to 0 for
-    // beta 0; ATen's small-matrix kernel computes c*0 + alpha*qk, and c*0
-    // is only NaN when c is not finite) without a pass over 64 MiB per head.
-    scores.baddbmm_(q.narrow(0, b, 1), kt.narrow(0, b, 1), /*beta=*/b == 0 ? 1 : 0,
-        /*alpha=*/scale);
-    at::Tensor out_b = out.narrow(0, b, 1);
-    at::bmm_out(out_b, softmax_in_place(scores), v.narrow(0, b, 1));
+  ScoreBuffer buffer;
+  for (int64_t b = 0; b < bh; ++b) attend_one_head(q[b], k[b], v[b], out[b], buffer);
+  return out;
+}
+
+at::Tensor Attention::attend_heads(
+    const at::Tensor& q_in, const at::Tensor& k_in, const at::Tensor& v) const {
+  const int64_t b = q_in.size(0), l = q_in.size(1), s = k_in.size(1);
+  const int64_t dim = q_in.size(2) / heads, dim_v = v.size(2) / heads;
+  const int64_t elem =
+      static_cast<int64_t>(c10::elementSize(upcast_attention ? at::kFloat : q_in.scalar_type()));
+  if (b * heads * l * s * elem <= kAllHeadsBytes)
+    return batch_to_head_dim(attend(head_to_batch_dim(q_in, heads), head_to_batch_dim(k_in, heads),
+                                 head_to_batch_dim(v, heads)),
+        heads);
+  at::Tensor q = q_in, k = k_in;
+  if (upcast_attention) {
+    q = q.to(at::kFloat);
+    k = k.to(at::kFloat);
   }
+  // Each head's columns of q, k, v and of the output are used in place:
+  // head_to_batch_dim's copies (and batch_to_head_dim's) are not needed.
+  at::Tensor out = at::empty({b, l, heads * dim_v}, v.options());
+  ScoreBuffer buffer;
+  for (int64_t i = 0; i < b; ++i)
+    for (int64_t h = 0; h < heads; ++h)
+      attend_one_head(q[i].narrow(1, h * dim, dim), k[i].narrow(1, h * dim, dim),
+          v[i].narrow(1, h * dim_v, dim_v), out[i].narrow(1, h * dim_v, dim_v), buffer);
   return out;
 }
 
@@ -128,12 +180,8 @@ at::Tensor Attention::forward(const at::Tensor& hidden_in, const at::Tensor& con
   const at::Tensor& kv_source = context.defined() ? context : hidden;
   at::Tensor k = to_k.forward(kv_source);
   at::Tensor v = to_v.forward(kv_source);
-  q = head_to_batch_dim(q, heads);
-  k = head_to_batch_dim(k, heads);
-  v = head_to_batch_dim(v, heads);
-  at::Tensor out = attend(q, k, v);
-  out = batch_to_head_dim(out, heads);
-  out = to_out.forward(out);  // to_out.1 is dropout: identity at inference
+  at::Tensor out =
+      to_out.forward(attend_heads(q, k, v));  // to_out.1 is dropout: identity at inference
   if (spatial) out = out.transpose(-1, -2).reshape({b, c, h, w});
   // out is a fresh tensor here (Linear's result, or reshape's copy of the
   // transposed one): in place gives the same bits with one pass less.

@@ -167,6 +167,20 @@ struct Attention {
   // softmax(scale * q k^T) v on [B*heads, L, d] tensors, diffusers'
   // get_attention_scores + bmm.
   at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) const;
+  // The same on [B, L, heads*d] projections, as forward has them: diffusers'
+  // head_to_batch_dim, attend and batch_to_head_dim, without the copies
+  // where the scores are large enough to go head by head.
+  at::Tensor attend_heads(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) const;
+
+ private:
+  // One reused block of score rows; `zeroed` until its first GEMM.
+  struct ScoreBuffer {
+    at::Tensor scores;
+    bool zeroed = true;
+  };
+  void attend_one_head(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+      at::Tensor out, ScoreBuffer& buffer) const;
+  at::Tensor softmax_in_place(at::Tensor scores, at::ScalarType dtype) const;
 };
 
 // FeedForward with GEGLU (attention.py, activations.py): net.0.proj, net.2.
