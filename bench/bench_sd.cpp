@@ -13,6 +13,7 @@
 // prints the ratios. With RIP_BENCH_PROFILE=FILE set, a unet measurement
 // also writes a Chrome trace of the last timed call (both sides). Besides
 // times and peak memory it prints the minor page faults of the timed call,
+// the major ones (pages read back from the files) of all timed calls,
 // the BLAS libtorch ran on, and output_fnv1a, a hash of the result's bytes:
 // the same hash from two builds or settings means the same bits out.
 // RIP_BENCH_DTYPE=fp32|bf16 (default fp32) is the compute dtype; the JSON
@@ -85,6 +86,16 @@ static long minor_faults() {
   return ru.ru_minflt;
 }
 
+// Major page faults so far: pages of the memory-mapped weights that the
+// kernel dropped and reads back from the file. A machine that reclaims
+// memory not used for a while (DAMON's pageout scheme, memory pressure)
+// drops mapped weights, never anonymous copies: docs/models.md.
+static long major_faults() {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return ru.ru_majflt;
+}
+
 // The CPU's name and the /proc/cpuinfo flags that decide how bf16 runs:
 // oneDNN's bf16 convolutions need AVX-512 (avx512bw); avx512_bf16 gives
 // native bf16 dot products, amx_bf16 the matrix tiles.
@@ -149,6 +160,7 @@ int main(int argc, char** argv) {
   double seconds = 0, cpu = -1, encode_s = -1, decode_s = -1;
   uint64_t output = 0;
   long faults = -1;
+  long major0 = 0;  // set when the timed calls begin
   std::string dtype_name;
   try {
     const at::ScalarType dtype = bench_dtype(dtype_name);
@@ -171,6 +183,7 @@ int main(int argc, char** argv) {
       const char* profile = std::getenv("RIP_BENCH_PROFILE");
       std::unique_ptr<torch::autograd::profiler::RecordProfile> recorder;
       const int repeats = bench_repeats();
+      major0 = major_faults();
       for (int r = 0; r < repeats; ++r) {
         if (profile && *profile && r + 1 == repeats)
           recorder =
@@ -202,6 +215,7 @@ int main(int argc, char** argv) {
       vae.encode_moments(x);  // warm-up
       vae.decode(z);
       const int repeats = bench_repeats();
+      major0 = major_faults();
       for (int r = 0; r < repeats; ++r) {
         const double c0 = cpu_seconds();
         const long f0 = minor_faults();
@@ -245,6 +259,7 @@ int main(int argc, char** argv) {
       }
       const double c0 = cpu_seconds();
       const long f0 = minor_faults();
+      major0 = major_faults();
       auto t0 = std::chrono::steady_clock::now();
       cv::Mat out = pipeline->inpaint(image, mask, s);
       output = fingerprint(out.data, out.total() * out.elemSize());
@@ -268,13 +283,14 @@ int main(int argc, char** argv) {
   std::printf(
       "{\"what\": \"%s\", \"dtype\": \"%s\", \"steps\": %d, \"size\": %d, "
       "\"threads\": %d, %s\"blas\": \"%s\", \"seconds\": %.3f, \"cpu_seconds\": %.3f, "
-      "%s\"page_faults\": %ld, \"peak_rss_mib\": %.0f, \"output_fnv1a\": \"%016llx\"}\n",
+      "%s\"page_faults\": %ld, \"major_faults\": %ld, \"peak_rss_mib\": %.0f, \"output_fnv1a\": "
+      "\"%016llx\"}\n",
       what.c_str(), dtype_name.c_str(), steps, size, at::get_num_threads(), cpu_json().c_str(),
       rip::blas_name(rip::loaded_blas()), seconds, cpu,
       encode_s < 0 ? ""
                    : ("\"encode_seconds\": " + std::to_string(encode_s) +
                          ", \"decode_seconds\": " + std::to_string(decode_s) + ", ")
                          .c_str(),
-      faults, peak_rss_mib(), static_cast<unsigned long long>(output));
+      faults, major_faults() - major0, peak_rss_mib(), static_cast<unsigned long long>(output));
   return 0;
 }

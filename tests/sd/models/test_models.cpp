@@ -547,7 +547,7 @@ TEST(AttentionTest, InPlaceScoresEqualDiffusersSequence) {
 // diffusers' own result is, and within a few float32 ulps of it.
 TEST(AttentionTest, RowBlocksAreAsExactAsDiffusers) {
   at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(6);
-  for (const auto& [bh, l, s, d] : std::vector<std::array<int64_t, 4>>{
+  for (const auto& [bh, l, s, d] : std::vector<std::array<int64_t, 4>>{{1, 1500, 1500, 64},
            {2, 2100, 2100, 64}, {3, 1500, 3000, 40}, {1, 2500, 2500, 128}, {2, 4096, 4096, 64}}) {
     const at::Tensor q = at::randn({bh, l, d}, gen), k = at::randn({bh, s, d}, gen);
     const at::Tensor v = at::randn({bh, s, d}, gen);
@@ -571,8 +571,13 @@ TEST(AttentionTest, RowBlocksAreAsExactAsDiffusers) {
             bh, l, s, d, threads, upcast ? "float32" : "model dtype", ours_err, want_err, apart);
         EXPECT_LE(ours_err, 2 * want_err) << bh << "x" << l << "x" << s << "x" << d;
         EXPECT_LE(apart, 3 * want_err) << bh << "x" << l << "x" << s << "x" << d;
-        // Deterministic: the same call gives the same bits.
+        // Deterministic: the same call gives the same bits, and a head
+        // alone gives the bits it gets among others (a loop batched with
+        // other loops).
         EXPECT_TRUE(at::equal(a.attend(q, k, v), ours));
+        EXPECT_TRUE(at::equal(
+            a.attend(q.narrow(0, bh - 1, 1), k.narrow(0, bh - 1, 1), v.narrow(0, bh - 1, 1)),
+            ours.narrow(0, bh - 1, 1)));
       }
     }
   }
@@ -598,6 +603,53 @@ TEST(AttentionTest, HeadColumnsInPlaceGiveTheSameBits) {
           heads);
       EXPECT_TRUE(at::equal(a.attend_heads(q, k, v), want))
           << b << "x" << heads << "x" << l << "x" << s << "x" << d << ", " << threads << " threads";
+    }
+  }
+}
+
+// Linear layers: OpenBLAS (at::linear, as diffusers) except for a square
+// weight with at least 512 rows, which takes oneDNN. That one must be as
+// close to the float64 value as OpenBLAS's, and the others its bits.
+TEST(LinearTest, OneDnnForSquareWeightsIsAsExactAsOpenBlas) {
+  at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(8);
+  for (const auto& [rows, in, out] :
+      std::vector<std::array<int64_t, 3>>{{512, 320, 320}, {4096, 640, 640}, {1024, 1280, 1280},
+          {511, 320, 320}, {4096, 320, 1280}, {4096, 1280, 320}}) {
+    for (bool with_bias : {false, true}) {
+      rip::sd::Linear lin;
+      lin.weight = at::randn({out, in}, gen) / std::sqrt(static_cast<double>(in));
+      if (with_bias) lin.bias = at::randn({out}, gen);
+      // [2, rows / 2, in] as the transformer blocks call it, odd rows as [1, rows, in].
+      const at::Tensor x =
+          rows % 2 ? at::randn({1, rows, in}, gen) : at::randn({2, rows / 2, in}, gen);
+      for (int threads : {1, 2}) {
+        Threads t(threads);
+        const at::Tensor ours = lin.forward(x);
+        const at::Tensor blas = at::linear(x, lin.weight, lin.bias);
+        ASSERT_EQ(ours.sizes(), blas.sizes());
+        const bool onednn = in == out && rows >= 512 && at::hasMKLDNN();
+        if (!onednn) {
+          EXPECT_TRUE(at::equal(ours, blas)) << rows << "x" << in << "->" << out;
+          continue;
+        }
+        const at::Tensor exact = at::linear(x.to(at::kDouble), lin.weight.to(at::kDouble),
+            with_bias ? lin.bias.to(at::kDouble) : at::Tensor());
+        const auto rms = [&](const at::Tensor& r) {
+          return (r.to(at::kDouble) - exact).pow(2).mean().sqrt().item<double>();
+        };
+        const double ours_err = max_abs_diff(ours.to(at::kDouble), exact);
+        const double blas_err = max_abs_diff(blas.to(at::kDouble), exact);
+        std::printf(
+            "linear %ldx%ld->%ld%s, %d threads: |oneDNN - exact| max %.3g rms %.3g, "
+            "|OpenBLAS - exact| max %.3g rms %.3g\n",
+            rows, in, out, with_bias ? " with bias" : "", threads, ours_err, rms(ours), blas_err,
+            rms(blas));
+        // oneDNN sums in another order: its typical (rms) error is 1.4x
+        // OpenBLAS's, its largest up to 2.2x (a few float32 ulps).
+        EXPECT_LE(rms(ours), 2 * rms(blas)) << rows << "x" << in << "->" << out;
+        EXPECT_LE(ours_err, 4 * blas_err) << rows << "x" << in << "->" << out;
+        EXPECT_TRUE(at::equal(lin.forward(x), ours));  // deterministic
+      }
     }
   }
 }

@@ -73,6 +73,13 @@ int64_t row_block(int64_t l, int64_t s, int64_t elem, bool cpu) {
   return std::max<int64_t>(1, kRowBlockBytes / (s * elem));
 }
 
+// All heads at once, or head by head. A head that goes in row blocks does
+// so whatever the batch size, so that a loop batched with others (several
+// callers in the batch) gets the bits it gets alone.
+bool all_heads_at_once(int64_t bh, int64_t l, int64_t s, int64_t elem, bool cpu) {
+  return bh * l * s * elem <= kAllHeadsBytes && row_block(l, s, elem, cpu) == l;
+}
+
 }  // namespace
 
 // Attention.get_attention_scores without a mask, then bmm with v, for one
@@ -125,7 +132,7 @@ at::Tensor Attention::attend(
   }
   const int64_t bh = q.size(0), l = q.size(1), s = k.size(1);
   const int64_t elem = static_cast<int64_t>(c10::elementSize(q.scalar_type()));
-  if (bh * l * s * elem <= kAllHeadsBytes) {
+  if (all_heads_at_once(bh, l, s, elem, q.device().is_cpu())) {
     // baddbmm_ works in place on the zeros (baddbmm copies its input into a
     // new result, then runs the same GEMM on it).
     at::Tensor scores = at::zeros({bh, l, s}, q.options());
@@ -146,7 +153,7 @@ at::Tensor Attention::attend_heads(
   const int64_t dim = q_in.size(2) / heads, dim_v = v.size(2) / heads;
   const int64_t elem =
       static_cast<int64_t>(c10::elementSize(upcast_attention ? at::kFloat : q_in.scalar_type()));
-  if (b * heads * l * s * elem <= kAllHeadsBytes)
+  if (all_heads_at_once(b * heads, l, s, elem, q_in.device().is_cpu()))
     return batch_to_head_dim(attend(head_to_batch_dim(q_in, heads), head_to_batch_dim(k_in, heads),
                                  head_to_batch_dim(v, heads)),
         heads);
