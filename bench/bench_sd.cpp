@@ -8,7 +8,8 @@
 // vae: one VAE encode and decode at SIZE (the fixed part of an inpaint).
 // unet1 / unet2: one UNet call at SIZE (batch 1 = our step with the empty
 // prompt, batch 2 = a classifier-free-guidance step); inpaint-*: a whole
-// inpaint with STEPS steps. Prints one JSON line like
+// inpaint with STEPS steps, without paste-back (diffusers' own image).
+// Prints one JSON line like
 // bench/bench_sd_diffusers.py does; bench/run-sd-bench.sh runs both and
 // prints the ratios. With RIP_BENCH_PROFILE=FILE set, a unet measurement
 // also writes a Chrome trace of the last timed call (both sides). Besides
@@ -247,6 +248,7 @@ int main(int argc, char** argv) {
       mask(cv::Rect(size / 4, size / 4, size / 4, size / 4)).setTo(255);
       rip::sd::InpaintSettings s;
       s.steps = steps;
+      s.paste_back = false;  // diffusers' own image, for bench/compare_outputs.py
       if (what == "inpaint-prompt") s.prompt = "a painting of a starry night";
       // Warm-up: one 1-step inpaint, so that the timed one finds the weights
       // in memory as diffusers' does after from_pretrained (memory-mapped

@@ -179,9 +179,9 @@ Linear Linear::load(const WeightLoader& w, int64_t in, int64_t out, bool with_bi
 
 namespace {
 
-// oneDNN's inner product takes 0.55-0.65x OpenBLAS's time for a square
+// oneDNN's inner product takes 0.54-0.96x OpenBLAS's time for a square
 // weight and many rows (SD2's attention projections and proj_in/out at
-// 512x512), and 1.4-2.9x for a wide or tall one (the feed-forward's), on
+// 512x512), and 1.05-2.9x for a wide or tall one (the feed-forward's), on
 // 2 cores of an AMD EPYC and of an Intel Xeon with AVX-512 (docs/models.md).
 // Below kOneDnnRows rows (every tiny test model) OpenBLAS stays, and with it
 // diffusers' bits; above, the rounding is oneDNN's, within 1/255 of
