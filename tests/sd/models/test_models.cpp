@@ -654,6 +654,54 @@ TEST(LinearTest, OneDnnForSquareWeightsIsAsExactAsOpenBlas) {
   }
 }
 
+// GEGLU: below 512 rows diffusers' sequence to the bit (proj, chunk,
+// libtorch's erf-gelu on the strided gate); from 512 rows each half of proj
+// on its own (the chunk's bits) and oneDNN's gelu on the contiguous gate,
+// which must be as close to the float64 value as diffusers' result.
+TEST(FeedForwardTest, GegluHalvesAndOneDnnGeluAreAsExactAsDiffusers) {
+  at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(9);
+  for (const auto& [rows, dim] : std::vector<std::array<int64_t, 2>>{
+           {511, 320}, {512, 1280}, {2048, 640}, {8192, 320}, {64, 32}}) {
+    const int64_t inner = 4 * dim;
+    rip::sd::Linear proj, out;
+    proj.weight = at::randn({2 * inner, dim}, gen) / std::sqrt(static_cast<double>(dim));
+    proj.bias = at::randn({2 * inner}, gen);
+    out.weight = at::randn({dim, inner}, gen) / std::sqrt(static_cast<double>(inner));
+    out.bias = at::randn({dim}, gen);
+    const rip::sd::FeedForward ff = rip::sd::FeedForward::from_layers(proj, out);
+    const at::Tensor x =
+        rows % 2 ? at::randn({1, rows, dim}, gen) : at::randn({2, rows / 2, dim}, gen);
+    const auto diffusers = [&](const at::Tensor& in, const at::Tensor& w1, const at::Tensor& b1,
+                               const at::Tensor& w2, const at::Tensor& b2) {
+      const std::vector<at::Tensor> hg = at::linear(in, w1, b1).chunk(2, -1);
+      return at::linear(hg[0] * at::gelu(hg[1]), w2, b2);
+    };
+    for (int threads : {1, 2}) {
+      Threads t(threads);
+      const at::Tensor ours = ff.forward(x);
+      const at::Tensor want =
+          diffusers(x, ff.proj.weight, ff.proj.bias, ff.out.weight, ff.out.bias);
+      if (rows < 512 || !at::hasMKLDNN()) {
+        EXPECT_TRUE(at::equal(ours, want)) << rows << "x" << dim << ", " << threads << " threads";
+        continue;
+      }
+      const std::vector<at::Tensor> hg = ff.proj.forward(x).chunk(2, -1);
+      EXPECT_TRUE(at::equal(ff.proj_hidden.forward(x), hg[0])) << rows << "x" << dim;
+      EXPECT_TRUE(at::equal(ff.proj_gate.forward(x), hg[1])) << rows << "x" << dim;
+      const at::Tensor exact = diffusers(x.to(at::kDouble), ff.proj.weight.to(at::kDouble),
+          ff.proj.bias.to(at::kDouble), ff.out.weight.to(at::kDouble), ff.out.bias.to(at::kDouble));
+      const double ours_err = max_abs_diff(ours.to(at::kDouble), exact);
+      const double want_err = max_abs_diff(want.to(at::kDouble), exact);
+      std::printf(
+          "feed-forward %ldx%ld, %d threads: max |ours - exact| %.3g, "
+          "|diffusers - exact| %.3g, |ours - diffusers| %.3g\n",
+          rows, dim, threads, ours_err, want_err, max_abs_diff(ours, want));
+      EXPECT_LE(ours_err, 2 * want_err) << rows << "x" << dim;
+      EXPECT_TRUE(at::equal(ff.forward(x), ours));  // deterministic
+    }
+  }
+}
+
 // ---- the tests can fail -------------------------------------------------------
 
 // Plausible porting mistakes must show far above the tolerances: the head

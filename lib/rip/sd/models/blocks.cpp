@@ -86,6 +86,13 @@ void check_all_weights_used(const Weights& weights, const std::string& model_nam
   throw Error(msg.str());
 }
 
+constexpr int64_t kOneDnnRows = 512;
+
+bool rows_take_onednn(const at::Tensor& x) {
+  if (!x.device().is_cpu() || x.scalar_type() != at::kFloat || !at::hasMKLDNN()) return false;
+  return x.dim() > 0 && x.size(-1) > 0 && x.numel() / x.size(-1) >= kOneDnnRows;
+}
+
 // ---- layers -----------------------------------------------------------------
 
 Conv2d Conv2d::load(const WeightLoader& w, int64_t in, int64_t out, int64_t kernel, int64_t stride,
@@ -183,15 +190,11 @@ namespace {
 // weight and many rows (SD2's attention projections and proj_in/out at
 // 512x512), and 1.05-2.9x for a wide or tall one (the feed-forward's), on
 // 2 cores of an AMD EPYC and of an Intel Xeon with AVX-512 (docs/models.md).
-// Below kOneDnnRows rows (every tiny test model) OpenBLAS stays, and with it
-// diffusers' bits; above, the rounding is oneDNN's, within 1/255 of
-// diffusers end to end.
-constexpr int64_t kOneDnnRows = 512;
-
+// Below rows_take_onednn's 512 rows (every tiny test model) OpenBLAS stays,
+// and with it diffusers' bits; above, the rounding is oneDNN's, within 1/255
+// of diffusers end to end.
 bool linear_takes_onednn(const at::Tensor& x, const at::Tensor& weight) {
-  if (!x.device().is_cpu() || x.scalar_type() != at::kFloat || !at::hasMKLDNN()) return false;
-  if (weight.size(0) != weight.size(1)) return false;
-  return x.numel() / x.size(-1) >= kOneDnnRows;
+  return weight.size(0) == weight.size(1) && rows_take_onednn(x);
 }
 
 at::Tensor onednn_linear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {

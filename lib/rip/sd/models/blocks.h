@@ -69,6 +69,12 @@ const std::vector<int64_t>* several_callers(const at::Tensor& x);
 at::Tensor per_caller(const at::Tensor& x, const std::vector<int64_t>& callers,
     const std::function<at::Tensor(const at::Tensor&)>& fn);
 
+// Whether x (float, on the CPU) has enough rows of its last dimension for
+// the oneDNN kernels whose rounding differs from those diffusers' call
+// takes: at least 512, which every full-size level reaches at batch 2 and
+// no tiny test model does (their goldens keep diffusers' bits).
+bool rows_take_onednn(const at::Tensor& x);
+
 // ---- layers ---------------------------------------------------------------
 
 struct Conv2d {
@@ -186,7 +192,12 @@ struct Attention {
 // FeedForward with GEGLU (attention.py, activations.py): net.0.proj, net.2.
 struct FeedForward {
   Linear proj, out;
+  // proj's rows for GEGLU's hidden half and its gate half (views of proj's
+  // weight and bias): each half's GEMM gives diffusers' bits for that half.
+  Linear proj_hidden, proj_gate;
   static FeedForward load(const WeightLoader& w, int64_t dim, int64_t mult = 4);
+  // From net.0.proj ([2 * inner, dim]) and net.2 ([dim, inner]).
+  static FeedForward from_layers(Linear proj, Linear out);
   at::Tensor forward(const at::Tensor& x) const;
 };
 
