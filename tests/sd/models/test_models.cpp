@@ -504,16 +504,6 @@ at::Tensor diffusers_attention(const at::Tensor& q, const at::Tensor& k, const a
   return at::bmm(at::softmax(upcast_softmax ? scores.to(at::kFloat) : scores, -1).to(v.dtype()), v);
 }
 
-// Attention.head_to_batch_dim and batch_to_head_dim.
-at::Tensor heads_to_batch(const at::Tensor& t, int64_t heads) {
-  const int64_t b = t.size(0), l = t.size(1), d = t.size(2) / heads;
-  return t.reshape({b, l, heads, d}).permute({0, 2, 1, 3}).reshape({b * heads, l, d});
-}
-at::Tensor batch_to_heads(const at::Tensor& t, int64_t heads) {
-  const int64_t b = t.size(0) / heads, l = t.size(1), d = t.size(2);
-  return t.reshape({b, heads, l, d}).permute({0, 2, 1, 3}).reshape({b, l, heads * d});
-}
-
 }  // namespace
 
 // Up to 16 MiB of scores for all heads, and up to 4 MiB for one head (one
@@ -598,8 +588,9 @@ TEST(AttentionTest, HeadColumnsInPlaceGiveTheSameBits) {
       rip::sd::Attention a;
       a.heads = heads;
       a.scale = std::pow(static_cast<double>(d), -0.5);
-      const at::Tensor want = batch_to_heads(
-          a.attend(heads_to_batch(q, heads), heads_to_batch(k, heads), heads_to_batch(v, heads)),
+      const at::Tensor want = rip::sd::batch_to_head_dim(
+          a.attend(rip::sd::head_to_batch_dim(q, heads), rip::sd::head_to_batch_dim(k, heads),
+              rip::sd::head_to_batch_dim(v, heads)),
           heads);
       EXPECT_TRUE(at::equal(a.attend_heads(q, k, v), want))
           << b << "x" << heads << "x" << l << "x" << s << "x" << d << ", " << threads << " threads";

@@ -13,8 +13,6 @@
 
 namespace rip::sd {
 
-namespace {
-
 // Attention.head_to_batch_dim: [B, L, heads*d] -> [B*heads, L, d].
 at::Tensor head_to_batch_dim(const at::Tensor& t, int64_t heads) {
   const int64_t b = t.size(0), l = t.size(1), dim = t.size(2);
@@ -30,8 +28,6 @@ at::Tensor batch_to_head_dim(const at::Tensor& t, int64_t heads) {
       .permute({0, 2, 1, 3})
       .reshape({bh / heads, l, dim * heads});
 }
-
-}  // namespace
 
 // ---- Attention --------------------------------------------------------------
 

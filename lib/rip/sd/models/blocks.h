@@ -75,6 +75,11 @@ at::Tensor per_caller(const at::Tensor& x, const std::vector<int64_t>& callers,
 // no tiny test model does (their goldens keep diffusers' bits).
 bool rows_take_onednn(const at::Tensor& x);
 
+// Attention.head_to_batch_dim ([B, L, heads*d] -> [B*heads, L, d]) and
+// batch_to_head_dim (back): copies, in diffusers' layout.
+at::Tensor head_to_batch_dim(const at::Tensor& t, int64_t heads);
+at::Tensor batch_to_head_dim(const at::Tensor& t, int64_t heads);
+
 // ---- layers ---------------------------------------------------------------
 
 struct Conv2d {
