@@ -89,9 +89,10 @@ int main(int argc, char** argv) {
         fastest_ms([&] { return at::linear(x, square.weight, square.bias); }, repeats);
 
     const int64_t inner = 4 * dim;
-    const rip::sd::Linear proj = random_linear(dim, 2 * inner, gen);
-    const rip::sd::Linear out = random_linear(inner, dim, gen);
-    const rip::sd::FeedForward ff = rip::sd::FeedForward::from_layers(proj, out);
+    rip::sd::FeedForward ff;
+    ff.proj = random_linear(dim, 2 * inner, gen);
+    ff.out = random_linear(inner, dim, gen);
+    const rip::sd::Linear &proj = ff.proj, &out = ff.out;
     const double ff_ours = fastest_ms([&] { return ff.forward(x); }, repeats);
     const double ff_diffusers = fastest_ms(
         [&] {

@@ -6,7 +6,6 @@
 #include <ATen/ATen.h>
 
 #include <algorithm>
-#include <utility>
 
 #include "rip/error.h"
 #include "rip/sd/models/blocks.h"
@@ -196,23 +195,25 @@ at::Tensor Attention::forward(const at::Tensor& hidden_in, const at::Tensor& con
 // ---- FeedForward (GEGLU) ----------------------------------------------------
 
 FeedForward FeedForward::load(const WeightLoader& w, int64_t dim, int64_t mult) {
-  const int64_t inner = dim * mult;
-  return from_layers(
-      Linear::load(w.sub("net.0.proj"), dim, 2 * inner), Linear::load(w.sub("net.2"), inner, dim));
-}
-
-FeedForward FeedForward::from_layers(Linear proj, Linear out) {
   FeedForward f;
-  f.proj = std::move(proj);
-  f.out = std::move(out);
-  const int64_t inner = f.proj.weight.size(0) / 2;
-  for (Linear* half : {&f.proj_hidden, &f.proj_gate}) {
-    const int64_t first = half == &f.proj_hidden ? 0 : inner;
-    half->weight = f.proj.weight.narrow(0, first, inner);
-    if (f.proj.bias.defined()) half->bias = f.proj.bias.narrow(0, first, inner);
-  }
+  const int64_t inner = dim * mult;
+  f.proj = Linear::load(w.sub("net.0.proj"), dim, 2 * inner);
+  f.out = Linear::load(w.sub("net.2"), inner, dim);
   return f;
 }
+
+namespace {
+
+// Outputs [first, first + count) of a linear layer: views of its weight and
+// bias. Their GEMM alone gives the bits of those columns of the whole one.
+Linear output_rows(const Linear& layer, int64_t first, int64_t count) {
+  Linear part;
+  part.weight = layer.weight.narrow(0, first, count);
+  if (layer.bias.defined()) part.bias = layer.bias.narrow(0, first, count);
+  return part;
+}
+
+}  // namespace
 
 at::Tensor FeedForward::forward(const at::Tensor& x) const {
   // gelu on the chunk takes another vectorised path for another batch size
@@ -226,8 +227,9 @@ at::Tensor FeedForward::forward(const at::Tensor& x) const {
     // libtorch's own erf-gelu kernel, which diffusers' strided chunk gets,
     // takes 3 ns a value; a contiguous gate goes to oneDNN's, 8x faster and
     // within 5e-7 of it. Each half's GEMM alone gives the chunk's bits.
-    at::Tensor gate = proj_gate.forward(x);
-    return out.forward(at::gelu_(gate).mul_(proj_hidden.forward(x)));
+    const int64_t inner = proj.weight.size(0) / 2;
+    at::Tensor gate = output_rows(proj, inner, inner).forward(x);
+    return out.forward(at::gelu_(gate).mul_(output_rows(proj, 0, inner).forward(x)));
   }
   const std::vector<at::Tensor> hg = proj.forward(x).chunk(2, -1);
   return out.forward(at::gelu(hg[1]).mul_(hg[0]));

@@ -197,12 +197,7 @@ struct Attention {
 // FeedForward with GEGLU (attention.py, activations.py): net.0.proj, net.2.
 struct FeedForward {
   Linear proj, out;
-  // proj's rows for GEGLU's hidden half and its gate half (views of proj's
-  // weight and bias): each half's GEMM gives diffusers' bits for that half.
-  Linear proj_hidden, proj_gate;
   static FeedForward load(const WeightLoader& w, int64_t dim, int64_t mult = 4);
-  // From net.0.proj ([2 * inner, dim]) and net.2 ([dim, inner]).
-  static FeedForward from_layers(Linear proj, Linear out);
   at::Tensor forward(const at::Tensor& x) const;
 };
 
