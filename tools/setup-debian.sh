@@ -18,6 +18,9 @@ packages=(
   libopencv-dev libopencv-contrib-dev opencv-doc
   # Stable Diffusion and LPIPS in C++ (CPU build of libtorch 1.13).
   libtorch-dev nlohmann-json3-dev
+  # oneDNN's headers, for the Winograd convolutions libtorch never asks its
+  # own oneDNN (the same libdnnl.so.2) for: 0.4x the time of the large ones.
+  libdnnl-dev
   # libtorch uses whatever libblas.so.3 is selected; the reference BLAS is
   # ~40x slower than OpenBLAS for the models' matrix products, and OpenBLAS's
   # OpenMP build shares libtorch's thread pool (the pthreads build fights it:

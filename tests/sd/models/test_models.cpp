@@ -36,6 +36,8 @@
 #include "rip/io/safetensors.h"
 #include "rip/sd/weights.h"
 #include "rip/sd/models/blocks.h"
+#include "rip/sd/models/caller_rows.h"
+#include "rip/sd/models/winograd_conv.h"
 #include "rip/sd/models/unet.h"
 #include "rip/sd/models/vae.h"
 #include "../parity.h"
@@ -676,10 +678,18 @@ TEST(FeedForwardTest, GegluHalvesAndOneDnnGeluAreAsExactAsDiffusers) {
         continue;
       }
       const std::vector<at::Tensor> hg = ff.proj.forward(x).chunk(2, -1);
+      // Each half alone: the chunk's bits where OpenBLAS's kernel does not
+      // depend on the matrix width (AMD Zen 4), within its rounding where it
+      // does (Zen 5: up to 3e-6 apart): as close to float64 as the chunk.
       for (int64_t half : {0, 1}) {
-        const at::Tensor alone = at::linear(x, ff.proj.weight.narrow(0, half * inner, inner),
-            ff.proj.bias.narrow(0, half * inner, inner));
-        EXPECT_TRUE(at::equal(alone, hg[half])) << rows << "x" << dim << ", half " << half;
+        const at::Tensor w = ff.proj.weight.narrow(0, half * inner, inner);
+        const at::Tensor b = ff.proj.bias.narrow(0, half * inner, inner);
+        const at::Tensor alone = at::linear(x, w, b);
+        const at::Tensor half_exact =
+            at::linear(x.to(at::kDouble), w.to(at::kDouble), b.to(at::kDouble));
+        EXPECT_LE(max_abs_diff(alone.to(at::kDouble), half_exact),
+            2 * max_abs_diff(hg[half].to(at::kDouble), half_exact))
+            << rows << "x" << dim << ", half " << half;
       }
       const at::Tensor exact = diffusers(x.to(at::kDouble), ff.proj.weight.to(at::kDouble),
           ff.proj.bias.to(at::kDouble), ff.out.weight.to(at::kDouble), ff.out.bias.to(at::kDouble));
@@ -693,6 +703,99 @@ TEST(FeedForwardTest, GegluHalvesAndOneDnnGeluAreAsExactAsDiffusers) {
       EXPECT_TRUE(at::equal(ff.forward(x), ours));  // deterministic
     }
   }
+}
+
+// 3x3 convolutions with at least 128 channels in and out on at least 32x32
+// pixels take oneDNN's Winograd kernel: as close to the float64 value as
+// the direct kernels' rounding allows (bounds below), the same bits for
+// the same input, each caller's rows of a batch as alone, and libtorch's
+// bits for every layer or input below the thresholds.
+TEST(WinogradConvTest, LargeLayersTakeItWithinTheDirectKernelsRounding) {
+  if (!rip::sd::WinogradConv::built_in()) {
+    GTEST_SKIP() << "built without oneDNN's headers (libdnnl-dev): every convolution is libtorch's";
+  }
+  if (!rip::sd::WinogradConv::for_layer(at::randn({128, 128, 3, 3}), at::Tensor(), 1, 1)
+           ->forward(at::randn({1, 128, 32, 32}))
+           .defined()) {
+    GTEST_SKIP() << "oneDNN has no Winograd kernel for this CPU (it needs AVX-512): "
+                    "libtorch's convolution runs instead";
+  }
+  at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(10);
+  // {batch, in, out, height, width}
+  for (const auto& [n, in, out, h, w] : std::vector<std::array<int64_t, 5>>{{1, 128, 128, 32, 32},
+           {2, 256, 128, 32, 32}, {3, 320, 640, 32, 32}, {1, 128, 256, 40, 48},
+           {1, 128, 128, 16, 16}, {1, 64, 64, 64, 64}, {2, 136, 136, 32, 32}}) {
+    rip::sd::Conv2d c;
+    c.weight = at::randn({out, in, 3, 3}, gen) / std::sqrt(9.0 * in);
+    c.bias = at::randn({out}, gen);
+    c.stride = 1;
+    c.padding = 1;
+    c.winograd = rip::sd::WinogradConv::for_layer(c.weight, c.bias, 1, 1);
+    const at::Tensor x = at::randn({n, in, h, w}, gen);
+    const at::Tensor torch_conv = at::conv2d(x, c.weight, c.bias, 1, 1);
+    const bool large = in >= 128 && out >= 128 && h * w >= 1024;
+    EXPECT_EQ(c.winograd != nullptr, in >= 128 && out >= 128) << in << "->" << out;
+    for (int threads : {1, 2}) {
+      Threads t(threads);
+      const at::Tensor ours = c.forward(x);
+      ASSERT_EQ(ours.sizes(), torch_conv.sizes());
+      if (!large) {
+        EXPECT_TRUE(at::equal(ours, torch_conv)) << in << "->" << out << " at " << h << "x" << w;
+        continue;
+      }
+      if (!c.winograd->forward(x).defined()) {
+        // oneDNN declines channel counts that are not multiples of 16.
+        EXPECT_TRUE(in % 16 || out % 16) << in << "->" << out;
+        EXPECT_TRUE(at::equal(ours, torch_conv)) << in << "->" << out;
+        continue;
+      }
+      const at::Tensor exact =
+          at::conv2d(x.to(at::kDouble), c.weight.to(at::kDouble), c.bias.to(at::kDouble), 1, 1);
+      const auto rms = [&](const at::Tensor& r) {
+        return (r.to(at::kDouble) - exact).pow(2).mean().sqrt().item<double>();
+      };
+      const double ours_err = max_abs_diff(ours.to(at::kDouble), exact);
+      const double torch_err = max_abs_diff(torch_conv.to(at::kDouble), exact);
+      std::printf(
+          "conv %ldx%ld->%ld at %ldx%ld, %d threads: |Winograd - exact| max %.3g rms %.3g, "
+          "|libtorch - exact| max %.3g rms %.3g\n",
+          n, in, out, h, w, threads, ours_err, rms(ours), torch_err, rms(torch_conv));
+      // Winograd's transforms round too: its error is that of oneDNN's own
+      // direct (brgemm) kernel, 1e-5 at most on outputs up to 5, against
+      // libtorch's 1.5e-6 (rms 3.5-4.6x, largest up to 8.3x here).
+      EXPECT_LE(rms(ours), 6 * rms(torch_conv)) << in << "->" << out;
+      EXPECT_LE(ours_err, 12 * torch_err) << in << "->" << out;
+      EXPECT_TRUE(at::equal(c.forward(x), ours));  // deterministic
+      if (n > 1) {
+        // A batch of callers (one row, then the rest) gives each its bits alone.
+        const rip::sd::CallerRows callers({1, n - 1});
+        const at::Tensor batched = c.forward(x);
+        EXPECT_TRUE(at::equal(batched.narrow(0, 0, 1), [&] {
+          const rip::sd::CallerRows alone({1});
+          return c.forward(x.narrow(0, 0, 1));
+        }()));
+        EXPECT_TRUE(at::equal(batched.narrow(0, 1, n - 1), [&] {
+          const rip::sd::CallerRows alone({n - 1});
+          return c.forward(x.narrow(0, 1, n - 1));
+        }()));
+      }
+    }
+  }
+  // The switch users have to keep libtorch's convolution.
+  setenv("RIP_SD_WINOGRAD", "0", 1);
+  EXPECT_EQ(
+      rip::sd::WinogradConv::for_layer(at::randn({128, 128, 3, 3}), at::Tensor(), 1, 1), nullptr);
+  unsetenv("RIP_SD_WINOGRAD");
+  // Strided, unpadded, 1x1 and bfloat16 layers never take it.
+  EXPECT_EQ(
+      rip::sd::WinogradConv::for_layer(at::randn({128, 128, 3, 3}), at::Tensor(), 2, 1), nullptr);
+  EXPECT_EQ(
+      rip::sd::WinogradConv::for_layer(at::randn({128, 128, 3, 3}), at::Tensor(), 1, 0), nullptr);
+  EXPECT_EQ(
+      rip::sd::WinogradConv::for_layer(at::randn({128, 128, 1, 1}), at::Tensor(), 1, 0), nullptr);
+  EXPECT_EQ(rip::sd::WinogradConv::for_layer(
+                at::randn({128, 128, 3, 3}).to(at::kBFloat16), at::Tensor(), 1, 1),
+      nullptr);
 }
 
 // ---- the tests can fail -------------------------------------------------------

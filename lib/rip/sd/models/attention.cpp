@@ -226,7 +226,8 @@ at::Tensor FeedForward::forward(const at::Tensor& x) const {
   if (rows_take_onednn(x)) {
     // libtorch's own erf-gelu kernel, which diffusers' strided chunk gets,
     // takes 3 ns a value; a contiguous gate goes to oneDNN's, 8x faster and
-    // within 5e-7 of it. Each half's GEMM alone gives the chunk's bits.
+    // within 5e-7 of it. Each half's GEMM alone gives the chunk's bits, or
+    // (where OpenBLAS's kernel depends on the width) its accuracy.
     const int64_t inner = proj.weight.size(0) / 2;
     at::Tensor gate = output_rows(proj, inner, inner).forward(x);
     return out.forward(at::gelu_(gate).mul_(output_rows(proj, 0, inner).forward(x)));

@@ -15,6 +15,7 @@
 #include "rip/error.h"
 #include "rip/io/shape.h"
 #include "rip/sd/models/caller_rows.h"
+#include "rip/sd/models/winograd_conv.h"
 
 namespace rip::sd {
 
@@ -102,6 +103,7 @@ Conv2d Conv2d::load(const WeightLoader& w, int64_t in, int64_t out, int64_t kern
   if (with_bias) c.bias = w.get("bias", {out});
   c.stride = stride;
   c.padding = padding;
+  c.winograd = WinogradConv::for_layer(c.weight, c.bias, stride, padding);
   return c;
 }
 
@@ -167,6 +169,17 @@ at::Tensor Conv2d::forward(const at::Tensor& x) const {
   const auto conv = [this](const at::Tensor& in) {
     return at::conv2d(in, weight, bias, {stride, stride}, {padding, padding}, {1, 1}, 1);
   };
+  if (winograd && winograd->applies_to(x)) {
+    const auto winograd_or_conv = [this, &conv](const at::Tensor& in) {
+      at::Tensor y = winograd->forward(in);
+      return y.defined() ? y : conv(in);
+    };
+    // oneDNN picks the Winograd kernel's blocking, and with it the order of
+    // its sums, from the batch size: several callers' rows go alone.
+    if (const std::vector<int64_t>* callers = several_callers(x))
+      return per_caller(x, *callers, winograd_or_conv);
+    return winograd_or_conv(x);
+  }
   if (const std::vector<int64_t>* callers = several_callers(x)) {
     // A batch of several callers: where one caller's rows alone would take
     // another kernel than the whole batch, run each caller's rows alone.

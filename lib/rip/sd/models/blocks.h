@@ -17,6 +17,7 @@
 #include <c10/core/ScalarType.h>
 
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -24,6 +25,8 @@
 #include "rip/sd/weights.h"
 
 namespace rip::sd {
+
+class WinogradConv;
 
 // Reads a module's tensors under a name prefix ("down_blocks.0.resnets.1."),
 // checks their shapes and puts them in the model's dtype and on its device.
@@ -86,6 +89,9 @@ struct Conv2d {
   at::Tensor weight, bias;  // bias undefined when the layer has none
   int64_t stride = 1;
   int64_t padding = 0;
+  // oneDNN's Winograd kernel where the layer and its input are large enough
+  // (winograd_conv.h); null for every other layer.
+  std::shared_ptr<const WinogradConv> winograd;
   static Conv2d load(const WeightLoader& w, int64_t in, int64_t out, int64_t kernel,
       int64_t stride = 1, int64_t padding = 0, bool with_bias = true);
   at::Tensor forward(const at::Tensor& x) const;
