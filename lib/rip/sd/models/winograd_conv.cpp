@@ -53,9 +53,10 @@ at::Tensor bytes(const dnnl::memory::desc& md) {
 
 // The kernel's scratchpad is, for a large layer, as large as its
 // transformed weights (250 MiB for 1280 -> 1280 at 32x32), and the blocked
-// copies of input and output are 5-40 MiB. Fresh buffers cost a page fault
-// per 4 KiB on every call (100+ ms a call on a VM), so each thread keeps
-// one of each and grows it, as oneDNN's own scratchpad does.
+// copies of input and output are 5-40 MiB in the UNet, up to 256 MiB in the
+// VAE at 512x512. Fresh buffers cost a page fault per 4 KiB on every call
+// (100+ ms a call on a VM), so each thread keeps one of each and grows it,
+// as oneDNN's own scratchpad does; they live as long as the thread.
 enum class Slot { kScratchpad, kSource, kDestination, kCount };
 
 void* thread_buffer(Slot slot, size_t size) {
